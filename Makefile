@@ -1,0 +1,53 @@
+# Quick start: `make demo` then `make test`. Needs Rust, Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+CARGO ?= cargo
+
+.PHONY: demo test build bench lint fmt clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.build-deps: requirements/build.txt | $(PY)
+	$(PIP) -r requirements/build.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements/dev.txt requirements/build.txt | $(PY)
+	$(PIP) -r requirements/dev.txt
+	touch $@
+
+$(VENV)/.bench-deps: requirements/bench.txt | $(PY)
+	$(PIP) -r requirements/bench.txt
+	touch $@
+
+# One optimised build of the extension, installed into .venv (editable).
+build: $(VENV)/.build-deps
+	$(PY) -m maturin develop --release --quiet
+
+demo: build
+	$(PY) examples/demo.py
+
+test: $(VENV)/.dev-deps build
+	$(CARGO) test --quiet
+	$(CARGO) test --quiet --features nvcomp-gpu
+	$(PY) -m mypy.stubtest s4_codec --allowlist tests/stubtest-allowlist.txt
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.bench-deps build
+	$(PY) benchmarks/run.py
+
+lint: $(VENV)/.dev-deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --all-targets --quiet --features python,nvcomp-gpu --target-dir target/lint -- -D warnings
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.dev-deps
+	$(CARGO) fmt
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf target $(VENV) s4_codec/*.so

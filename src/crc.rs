@@ -1,0 +1,49 @@
+//! CRC32C (Castagnoli), hardware accelerated by the `crc32c` crate (SSE4.2 /
+//! ARMv8 CRC). Large inputs are split across the rayon pool and the partial
+//! checksums combined, which is exact.
+
+/// Inputs at least this long are checksummed on two or more threads.
+const PARALLEL_MIN_BYTES: usize = 2 << 20;
+
+/// CRC32C of `data`, using several cores for large inputs.
+pub fn crc32c(data: &[u8]) -> u32 {
+    if data.len() < PARALLEL_MIN_BYTES || rayon::current_num_threads() < 2 {
+        return crc32c::crc32c(data);
+    }
+    parallel(data)
+}
+
+/// Continues a CRC32C over more bytes (single-threaded; for streaming use).
+pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, data)
+}
+
+fn parallel(data: &[u8]) -> u32 {
+    if data.len() < PARALLEL_MIN_BYTES {
+        return crc32c::crc32c(data);
+    }
+    let (left, right) = data.split_at(data.len() / 2);
+    let (a, b) = rayon::join(|| parallel(left), || parallel(right));
+    crc32c::crc32c_combine(a, b, right.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_values() {
+        assert_eq!(crc32c(b""), 0);
+        assert_eq!(crc32c(b"a"), 0xC1D0_4330);
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c(&[0xFFu8; 32]), 0x62A8_AB43);
+    }
+
+    #[test]
+    fn parallel_equals_serial() {
+        let data: Vec<u8> = (0..9_000_001u32).map(|i| (i * 31 + (i >> 13)) as u8).collect();
+        assert_eq!(crc32c(&data), crc32c::crc32c(&data));
+        assert_eq!(crc32c_append(crc32c(&data[..5]), &data[5..]), crc32c(&data));
+    }
+}

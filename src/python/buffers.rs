@@ -1,0 +1,110 @@
+//! Zero-copy byte input from any C-contiguous buffer, uninitialised `bytes`
+//! output, and running core work with the GIL released.
+
+use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::errors::S4BackendError;
+
+/// Borrowed view of a bytes-like object: `bytes` directly, anything else
+/// through the buffer protocol (bytearray, memoryview, numpy, mmap, ...).
+pub enum ByteView<'py> {
+    Bytes(Bound<'py, PyBytes>),
+    Buffer(Box<ffi::Py_buffer>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ByteView<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(bytes) = obj.cast::<PyBytes>() {
+            return Ok(ByteView::Bytes(bytes.to_owned()));
+        }
+        let mut view = Box::new(ffi::Py_buffer::new());
+        // SAFETY: `view` is a valid, writable Py_buffer; PyBUF_SIMPLE asks for
+        // one contiguous run of bytes and fails for strided exporters.
+        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, ffi::PyBUF_SIMPLE) };
+        if rc != 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        Ok(ByteView::Buffer(view))
+    }
+}
+
+impl ByteView<'_> {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            ByteView::Bytes(bytes) => bytes.as_bytes(),
+            ByteView::Buffer(view) if view.len == 0 => &[],
+            // SAFETY: the exporter keeps `buf` valid for `len` bytes until the
+            // view is released in `drop`.
+            ByteView::Buffer(view) => unsafe {
+                std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize)
+            },
+        }
+    }
+}
+
+impl Drop for ByteView<'_> {
+    fn drop(&mut self) {
+        if let ByteView::Buffer(view) = self {
+            // SAFETY: the view was filled by PyObject_GetBuffer; a ByteView
+            // only lives while the GIL is held, so releasing here is allowed.
+            unsafe { ffi::PyBuffer_Release(&mut **view) };
+        }
+    }
+}
+
+/// Runs `work` with the GIL released. A panic inside becomes
+/// `S4BackendError` instead of unwinding into the interpreter.
+pub fn detached<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+        Ok(result) => result.map_err(PyErr::from),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(S4BackendError::new_err(format!("internal error: {what}")))
+        }
+    }
+}
+
+/// Output memory handed to detached work; only that work touches it.
+struct OutPtr(*mut MaybeUninit<u8>);
+// SAFETY: the pointer refers to a fresh `bytes` object no other code can
+// see until the work returns.
+unsafe impl Send for OutPtr {}
+
+/// Allocates a `bytes` object of `len` bytes and lets `fill` write all of
+/// them with the GIL released. Skips the zero-fill of `PyBytes::new_with`.
+pub fn new_bytes_detached<'py>(
+    py: Python<'py>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> crate::Result<()> + Send,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let size = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("output too large"))?;
+    // SAFETY: a null source asks CPython for an uninitialised buffer of `size`.
+    let bytes = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))?
+            .cast_into_unchecked::<PyBytes>()
+    };
+    // SAFETY: PyBytes_AsString on a bytes object returns its data pointer.
+    let out = OutPtr(unsafe { ffi::PyBytes_AsString(bytes.as_ptr()) }.cast());
+    detached(py, move || {
+        let out = out;
+        // SAFETY: the buffer is `len` bytes long and exclusively ours.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.0, len) };
+        fill(dst)
+    })?;
+    Ok(bytes)
+}

@@ -1,0 +1,19 @@
+//! The compiled module `s4_codec._internal`. Doors only convert and dispatch.
+
+mod buffers;
+mod errors;
+mod scalar;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_internal")]
+fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<scalar::CpuZstd>()?;
+    m.add_class::<scalar::CpuGzip>()?;
+    m.add_function(wrap_pyfunction!(scalar::crc32c, m)?)?;
+    m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The scalar classes `CpuZstd` / `CpuGzip` and the `crc32c` function: each
+//! call converts its arguments and runs the core with the GIL released.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+
+use super::buffers::{detached, new_bytes_detached, ByteView};
+use crate::codec::Codec;
+use crate::{gzip, zstd};
+
+type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
+
+fn compress<'py>(py: Python<'py>, codec: Codec, data: &ByteView<'py>) -> PyResult<Compressed<'py>> {
+    let src = data.as_slice();
+    let (payload, original_size, crc) = detached(py, || codec.compress(src))?;
+    Ok((PyBytes::new(py, &payload), original_size, crc))
+}
+
+fn decompress<'py>(
+    py: Python<'py>,
+    codec: Codec,
+    data: &ByteView<'py>,
+    original_size: u64,
+    crc32c: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let src = data.as_slice();
+    let cap = codec.output_capacity(src.len(), original_size)?;
+    if cap as u64 == original_size {
+        return new_bytes_detached(py, cap, |dst| {
+            codec.decompress_into(src, original_size, crc32c, dst)
+        });
+    }
+    // The payload cannot hold that many bytes; decoding what it does hold
+    // yields the precise error without allocating the claim.
+    let out = detached(py, || codec.decompress(src, original_size, crc32c))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// zstd codec (FORMAT.md §4). Levels are clamped to 1..=22.
+#[pyclass(module = "s4_codec", frozen, eq, hash, skip_from_py_object)]
+#[derive(PartialEq, Eq, Hash)]
+pub struct CpuZstd {
+    level: i32,
+}
+
+#[pymethods]
+impl CpuZstd {
+    #[new]
+    #[pyo3(signature = (level = zstd::DEFAULT_LEVEL))]
+    fn new(level: i32) -> Self {
+        let Codec::Zstd { level } = Codec::zstd(level) else {
+            unreachable!("Codec::zstd builds a zstd codec")
+        };
+        Self { level }
+    }
+
+    /// The effective (clamped) compression level.
+    #[getter]
+    fn level(&self) -> i32 {
+        self.level
+    }
+
+    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
+        compress(py, self.codec(), &data)
+    }
+
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        data: ByteView<'py>,
+        original_size: u64,
+        crc32c: u32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        decompress(py, self.codec(), &data, original_size, crc32c)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CpuZstd(level={})", self.level)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (i32,)) {
+        (slf.get_type(), (slf.get().level,))
+    }
+}
+
+impl CpuZstd {
+    fn codec(&self) -> Codec {
+        Codec::Zstd { level: self.level }
+    }
+}
+
+/// gzip codec (FORMAT.md §5). Levels 0..=9; larger values mean 9.
+#[pyclass(module = "s4_codec", frozen, eq, hash, skip_from_py_object)]
+#[derive(PartialEq, Eq, Hash)]
+pub struct CpuGzip {
+    level: u32,
+}
+
+#[pymethods]
+impl CpuGzip {
+    #[new]
+    #[pyo3(signature = (level = gzip::DEFAULT_LEVEL))]
+    fn new(level: u32) -> Self {
+        Self {
+            level: level.min(gzip::MAX_LEVEL),
+        }
+    }
+
+    /// The effective (clamped) compression level.
+    #[getter]
+    fn level(&self) -> u32 {
+        self.level
+    }
+
+    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
+        compress(py, self.codec(), &data)
+    }
+
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        data: ByteView<'py>,
+        original_size: u64,
+        crc32c: u32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        decompress(py, self.codec(), &data, original_size, crc32c)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CpuGzip(level={})", self.level)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (u32,)) {
+        (slf.get_type(), (slf.get().level,))
+    }
+}
+
+impl CpuGzip {
+    fn codec(&self) -> Codec {
+        Codec::gzip(self.level)
+    }
+}
+
+/// CRC32C (Castagnoli) of a bytes-like object.
+#[pyfunction]
+pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
+    let src = data.as_slice();
+    detached(py, || Ok(crate::crc::crc32c(src)))
+}
+
+/// Whether a CUDA device is reachable (always False without `nvcomp-gpu`).
+#[pyfunction]
+pub fn gpu_available(py: Python<'_>) -> bool {
+    py.detach(crate::gpu::available)
+}
