@@ -243,3 +243,146 @@ pub fn check_limit(original_size: u64, limit: u64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: usize) -> Vec<u8> {
+        (0..lines)
+            .flat_map(|i| format!("line {i}: the quick brown fox {}\n", (i * i) % 977).into_bytes())
+            .collect()
+    }
+
+    fn codecs() -> Vec<Codec> {
+        let mut all = vec![Codec::Passthrough];
+        all.extend([1, 3, 9, 19, 22].map(Codec::zstd));
+        all.extend([0, 1, 6, 9].map(Codec::gzip));
+        all
+    }
+
+    #[test]
+    fn round_trips() {
+        for data in [Vec::new(), b"a".to_vec(), text(20_000)] {
+            for codec in codecs() {
+                let (payload, size, crc) = codec.compress(&data).unwrap();
+                assert_eq!(size, data.len() as u64);
+                assert_eq!(codec.decompress(&payload, size, crc).unwrap(), data, "{codec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn levels_are_clamped() {
+        assert_eq!(Codec::zstd(0), Codec::zstd(1));
+        assert_eq!(Codec::zstd(i32::MIN), Codec::Zstd { level: 1 });
+        assert_eq!(Codec::zstd(100), Codec::Zstd { level: 22 });
+        assert_eq!(Codec::gzip(u32::MAX), Codec::Gzip { level: 9 });
+    }
+
+    #[test]
+    fn zstd_frame_records_content_size_and_small_window() {
+        let data = text(30_000);
+        for level in [1, 3, 19, 22] {
+            let (payload, ..) = Codec::zstd(level).compress(&data).unwrap();
+            let size = zstd_safe::get_frame_content_size(&payload).unwrap();
+            assert_eq!(size, Some(data.len() as u64));
+            let mut dctx = zstd_safe::DCtx::create();
+            dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(27)).unwrap();
+            let mut out = Vec::with_capacity(data.len());
+            dctx.decompress(&mut out, &payload).unwrap();
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn decode_errors_follow_the_reference_order() {
+        let data = text(100);
+        let zstd = Codec::zstd(3);
+        let (payload, size, crc) = zstd.compress(&data).unwrap();
+        let err = zstd.decompress(&payload, size + 1, crc ^ 1).unwrap_err();
+        assert_eq!(err, Error::SizeMismatch { expected: size + 1, got: size });
+        let err = zstd.decompress(&payload, size, crc ^ 1).unwrap_err();
+        assert!(matches!(err, Error::CrcMismatch { .. }));
+        let err = zstd.decompress(&payload, size - 1, crc).unwrap_err();
+        assert!(matches!(&err, Error::Io(m) if m.contains("bomb")), "{err}");
+        let err = zstd.decompress(&payload, MAX_DECOMPRESSED_BYTES + 1, crc).unwrap_err();
+        assert!(matches!(err, Error::ManifestSizeExceedsLimit { .. }));
+        let err = zstd.decompress(&payload[..payload.len() - 1], size, crc).unwrap_err();
+        assert!(matches!(err, Error::Io(_)));
+        assert!(matches!(zstd.decompress(b"", 0, 0), Err(Error::Io(_))));
+        let mut trailing = payload.clone();
+        trailing.extend_from_slice(b"GARBAGE");
+        assert!(matches!(zstd.decompress(&trailing, size, crc), Err(Error::Io(_))));
+    }
+
+    #[test]
+    fn zstd_accepts_concatenated_and_skippable_frames() {
+        let zstd = Codec::zstd(3);
+        let (a, ..) = zstd.compress(b"first ").unwrap();
+        let (b, ..) = zstd.compress(b"second").unwrap();
+        let mut stream = vec![0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9];
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(&b);
+        let crc = crate::crc32c(b"first second");
+        assert_eq!(zstd.decompress(&stream, 12, crc).unwrap(), b"first second");
+    }
+
+    #[test]
+    fn a_lying_claim_allocates_only_what_the_payload_can_hold() {
+        let zstd = Codec::zstd(3);
+        let (payload, _, crc) = zstd.compress(b"tiny").unwrap();
+        let cap = zstd.output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES).unwrap();
+        assert!(cap < 1 << 20, "{cap}");
+        let err = zstd.decompress(&payload, MAX_DECOMPRESSED_BYTES, crc).unwrap_err();
+        assert_eq!(err, Error::SizeMismatch { expected: MAX_DECOMPRESSED_BYTES, got: 4 });
+        let gzip = Codec::gzip(6);
+        let (payload, _, crc) = gzip.compress(b"tiny").unwrap();
+        assert!(gzip.output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES).unwrap() < 1 << 16);
+        assert!(matches!(
+            gzip.decompress(&payload, MAX_DECOMPRESSED_BYTES, crc),
+            Err(Error::SizeMismatch { got: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn gzip_header_fields_are_honoured() {
+        let gzip = Codec::gzip(6);
+        let (plain, size, crc) = gzip.compress(b"named member").unwrap();
+        // Rebuild the member with FNAME + FHCRC set.
+        let mut header = vec![0x1f, 0x8b, 8, 0x08 | 0x02, 0, 0, 0, 0, 0, 3];
+        header.extend_from_slice(b"file.txt\0");
+        let hcrc = crate::gzip::tests_support::crc32_ieee(&header) as u16;
+        header.extend_from_slice(&hcrc.to_le_bytes());
+        let mut member = header.clone();
+        member.extend_from_slice(&plain[10..]);
+        assert_eq!(gzip.decompress(&member, size, crc).unwrap(), b"named member");
+        let bad = [&header[..header.len() - 1], &[header[header.len() - 1] ^ 1], &plain[10..]].concat();
+        assert!(matches!(gzip.decompress(&bad, size, crc), Err(Error::Io(_))));
+        // Only the first member counts; what follows is ignored (FORMAT.md §5.2).
+        let two = [plain.clone(), plain.clone()].concat();
+        assert_eq!(gzip.decompress(&two, size, crc).unwrap(), b"named member");
+        assert!(matches!(gzip.decompress(&two, size * 2, crc), Err(Error::SizeMismatch { .. })));
+        let mut reserved = plain.clone();
+        reserved[3] = 0x20;
+        assert_eq!(gzip.decompress(&reserved, size, crc), Err(Error::io("invalid gzip header")));
+    }
+
+    #[test]
+    fn gzip_header_matches_the_reference() {
+        for (level, xfl) in [(0, 4), (1, 4), (6, 0), (9, 2), (12, 2)] {
+            let (payload, ..) = Codec::gzip(level).compress(b"").unwrap();
+            assert_eq!(payload[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff]);
+        }
+    }
+
+    #[test]
+    fn codec_ids_and_names() {
+        for kind in CodecKind::ALL {
+            assert_eq!(CodecKind::from_id(kind.id()), Some(kind));
+            assert_eq!(CodecKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(CodecKind::from_id(9), None);
+        assert_eq!(CodecKind::from_name("CPU-ZSTD"), None);
+    }
+}

@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn parallel_equals_serial() {
-        let data: Vec<u8> = (0..9_000_001u32).map(|i| (i * 31 + (i >> 13)) as u8).collect();
+        let data: Vec<u8> = (0..9_000_001u32).map(|i| (i >> 3) as u8).collect();
         assert_eq!(crc32c(&data), crc32c::crc32c(&data));
         assert_eq!(crc32c_append(crc32c(&data[..5]), &data[5..]), crc32c(&data));
     }

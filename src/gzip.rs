@@ -221,3 +221,10 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
     }
     Ok(produced)
 }
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) fn crc32_ieee(data: &[u8]) -> u32 {
+        super::crc32_ieee(data)
+    }
+}

@@ -6,7 +6,6 @@ use pyo3::types::{PyBytes, PyType};
 
 use super::buffers::{detached, new_bytes_detached, ByteView};
 use crate::codec::Codec;
-use crate::{gzip, zstd};
 
 type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
 
@@ -46,7 +45,7 @@ pub struct CpuZstd {
 #[pymethods]
 impl CpuZstd {
     #[new]
-    #[pyo3(signature = (level = zstd::DEFAULT_LEVEL))]
+    #[pyo3(signature = (level = 3))]
     fn new(level: i32) -> Self {
         let Codec::Zstd { level } = Codec::zstd(level) else {
             unreachable!("Codec::zstd builds a zstd codec")
@@ -99,11 +98,12 @@ pub struct CpuGzip {
 #[pymethods]
 impl CpuGzip {
     #[new]
-    #[pyo3(signature = (level = gzip::DEFAULT_LEVEL))]
+    #[pyo3(signature = (level = 6))]
     fn new(level: u32) -> Self {
-        Self {
-            level: level.min(gzip::MAX_LEVEL),
-        }
+        let Codec::Gzip { level } = Codec::gzip(level) else {
+            unreachable!("Codec::gzip builds a gzip codec")
+        };
+        Self { level }
     }
 
     /// The effective (clamped) compression level.
@@ -137,7 +137,7 @@ impl CpuGzip {
 
 impl CpuGzip {
     fn codec(&self) -> Codec {
-        Codec::gzip(self.level)
+        Codec::Gzip { level: self.level }
     }
 }
 

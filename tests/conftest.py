@@ -1,0 +1,84 @@
+"""Shared fixtures: golden vectors, their input recipes, and the rule that an
+integration test may skip locally but must run in CI (S4_REQUIRE_ALL=1)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+VECTORS_PATH = Path(__file__).parent / "data" / "vectors.json"
+REQUIRE_ALL = os.environ.get("S4_REQUIRE_ALL") == "1"
+
+
+def require(module: str) -> ModuleType:
+    """Import an optional integration; skip without it, fail in CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if REQUIRE_ALL:
+            pytest.fail(f"{module} is required when S4_REQUIRE_ALL=1: {exc}")
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture(scope="session")
+def vectors() -> dict:
+    return json.loads(VECTORS_PATH.read_text())
+
+
+def _splitmix64(seed: int, n: int) -> bytes:
+    mask = (1 << 64) - 1
+    state, out = seed, bytearray()
+    while len(out) < n:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        out += z.to_bytes(8, "little")
+    return bytes(out[:n])
+
+
+def json_event(i: int) -> bytes:
+    return (
+        '{"timestamp":"2026-06-10T12:%02d:%02dZ","level":"info","service":"checkout-api",'
+        '"event":"order_created","order_id":"ord_%08d","customer_id":"cus_%08d",'
+        '"amount_cents":%d,"currency":"USD","items":%d}'
+        % (i % 60, (i * 7) % 60, i, i * 31, 100 + i * 13, i % 9)
+    ).encode()
+
+
+def text(lines: int) -> bytes:
+    return b"".join(b"line %d: the quick brown fox %d\n" % (i, (i * i) % 977) for i in range(lines))
+
+
+RECIPES = {
+    "hello": lambda n: b"hello squished s3 " * n,
+    "hello_len": lambda n: (b"hello squished s3 " * (n // 18 + 1))[:n],
+    "range": lambda n: bytes(range(256)) * n,
+    "mild": lambda n: bytes((i * 31 + (i >> 13)) & 0xFF for i in range(n)),
+    "text": text,
+    "splitmix64": _splitmix64,
+    "json_event": json_event,
+    "x": lambda n: b"x" * n,
+}
+
+
+def blob(spec: dict) -> bytes | None:
+    """Materialise a vectors.json byte blob (inline hex or a recipe), checked by
+    sha256; None for large blobs the file gives only by digest."""
+    if "hex" in spec:
+        data = bytes.fromhex(spec["hex"])
+    elif "recipe" not in spec:
+        return None
+    else:
+        name, _, args = spec["recipe"].partition("(")
+        data = RECIPES[name](*(int(a) for a in args.rstrip(")").split(",")))
+    assert len(data) == spec["len"]
+    assert hashlib.sha256(data).hexdigest() == spec["sha256"], spec.get("recipe")
+    return data
