@@ -27,36 +27,59 @@ KiB, MiB = 1 << 10, 1 << 20
 QUICK = False
 
 
-def best_time(fn: Callable[[], object], budget: float = 0.25, rounds: int = 3) -> float:
-    """Seconds per call: best round mean, each round running ~budget/rounds."""
+ROUNDS = 5
+
+
+def _calls_per_round(fn: Callable[[], object], budget: float) -> int:
     fn()
     start = time.perf_counter()
     fn()
     once = max(time.perf_counter() - start, 1e-7)
-    per_round = max(1, int(budget / rounds / once))
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(per_round):
-            fn()
-        best = min(best, (time.perf_counter() - start) / per_round)
-    return best
+    return max(1, int(budget / ROUNDS / once))
+
+
+def _round(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def best_time(fn: Callable[[], object], budget: float = 0.25) -> float:
+    """Seconds per call: the best of ROUNDS rounds."""
+    calls = _calls_per_round(fn, budget)
+    return min(_round(fn, calls) for _ in range(ROUNDS))
+
+
+def compare(ours: Callable[[], object], peer: Callable[[], object], budget: float = 0.25):
+    """Best seconds per call of both, measured in alternating rounds so that
+    drift in machine speed (this is a shared VM) hits both alike."""
+    calls_ours = _calls_per_round(ours, budget)
+    calls_peer = _calls_per_round(peer, budget)
+    best_ours = best_peer = float("inf")
+    for _ in range(ROUNDS):
+        best_ours = min(best_ours, _round(ours, calls_ours))
+        best_peer = min(best_peer, _round(peer, calls_peer))
+    return best_ours, best_peer
 
 
 def json_like(n: int, seed: int = 1) -> bytes:
     rng = random.Random(seed)
     parts, size, i = [], 0, 0
     while size < n:
-        line = json.dumps(
-            {
-                "ts": 1_750_000_000 + i,
-                "level": rng.choice(["info", "warn", "error", "debug"]),
-                "svc": rng.choice(["checkout", "search", "auth", "billing"]),
-                "latency_ms": round(rng.expovariate(0.02), 2),
-                "user": f"u{rng.randrange(100_000):06d}",
-                "msg": rng.choice(["ok", "timeout talking to db", "cache miss", "retrying"]),
-            }
-        ).encode() + b"\n"
+        line = (
+            json.dumps(
+                {
+                    "ts": 1_750_000_000 + i,
+                    "level": rng.choice(["info", "warn", "error", "debug"]),
+                    "svc": rng.choice(["checkout", "search", "auth", "billing"]),
+                    "latency_ms": round(rng.expovariate(0.02), 2),
+                    "user": f"u{rng.randrange(100_000):06d}",
+                    "msg": rng.choice(["ok", "timeout talking to db", "cache miss", "retrying"]),
+                }
+            ).encode()
+            + b"\n"
+        )
         parts.append(line)
         size += len(line)
         i += 1
@@ -65,9 +88,11 @@ def json_like(n: int, seed: int = 1) -> bytes:
 
 def text_like(n: int, seed: int = 2) -> bytes:
     rng = random.Random(seed)
-    words = ("the of and to in is that for it as was with be by on not he this are or his "
-             "from at which but have an they you were her she there been one all we their "
-             "storage gateway object bucket frame codec checksum chunk").split()
+    words = (
+        "the of and to in is that for it as was with be by on not he this are or his "
+        "from at which but have an they you were her she there been one all we their "
+        "storage gateway object bucket frame codec checksum chunk"
+    ).split()
     out = bytearray()
     while len(out) < n:
         out += " ".join(rng.choice(words) for _ in range(12)).encode() + b".\n"
@@ -91,8 +116,11 @@ class Table:
 
     def print(self) -> None:
         print(f"\n## {self.title}")
-        print(f"{'case':<34} {'ours MB/s':>10} {'calls/s':>11} {'peer':<22} "
-              f"{'peer MB/s':>10} {'ours/peer':>9}")
+        print(
+            f"{'case':<34} {'ours MB/s':>10} {'calls/s':>11} {'peer':<22} "
+            f"{'peer MB/s':>10} {'ours/peer':>9}"
+        )
+        print("(ours/peer > 1 means we are faster; MB/s counts original bytes)")
         for case, size, ours, peer_name, peer in self.rows:
             mbs = size / ours / 1e6
             peer_mbs = f"{size / peer / 1e6:>10.1f}" if peer else f"{'-':>10}"
@@ -118,71 +146,143 @@ def scalar_section() -> None:
 
     sizes = [100, KiB, 64 * KiB, 4 * MiB] + ([] if QUICK else [64 * MiB])
     kinds = ["json"] if QUICK else list(DATA_KINDS)
-    zstd = Table("zstd (peer: python-zstandard, reused context; cramjam)")
-    gz = Table("gzip (peer: libdeflate via `deflate`; stdlib gzip/zlib)")
+    zstd = Table("zstd (peers: python-zstandard with a reused context, cramjam)")
+    gz = Table("gzip (peers: libdeflate via `deflate`, stdlib gzip/zlib)")
     crc = Table("crc32c (peers: crc32c, google-crc32c)")
+
+    def row(table, case, size, ours, peer_name, peer, budget):
+        t_ours, t_peer = compare(ours, peer, budget)
+        table.add(case, size, t_ours, peer_name, t_peer)
+
     for kind in kinds:
         for size in sizes:
             data = DATA_KINDS[kind](size)
-            budget = 0.6 if size >= 4 * MiB else 0.25
+            budget = 1.0 if size >= 4 * MiB else 0.3
             for level in (1, 3, 9, 19):
-                if level == 19 and size > 4 * MiB:
-                    continue  # minutes per call; 4 MiB shows the level's speed
-                if level in (9, 19) and kind == "random":
-                    continue
+                if (level == 19 and size > 4 * MiB) or (level in (9, 19) and kind == "random"):
+                    continue  # minutes per call / nothing to learn on incompressible data
                 ours = CpuZstd(level)
                 payload, n, c = ours.compress(data)
-                t = best_time(lambda: ours.compress(data), budget)
                 case = f"zstd-{level} compress {kind} {size}"
                 if zstandard:
                     cctx = zstandard.ZstdCompressor(level=level)
-                    zstd.add(case, size, t, "python-zstandard",
-                             best_time(lambda: cctx.compress(data), budget))
+                    row(
+                        zstd,
+                        case,
+                        size,
+                        lambda: ours.compress(data),
+                        "python-zstandard",
+                        lambda: cctx.compress(data),
+                        budget,
+                    )
                 if cramjam:
-                    zstd.add(case, size, t, "cramjam",
-                             best_time(lambda: cramjam.zstd.compress(data, level=level), budget))
-                t = best_time(lambda: ours.decompress(payload, n, c), budget)
+                    row(
+                        zstd,
+                        case,
+                        size,
+                        lambda: ours.compress(data),
+                        "cramjam",
+                        lambda: cramjam.zstd.compress(data, level=level),
+                        budget,
+                    )
                 case = f"zstd-{level} decompress {kind} {size}"
                 if zstandard:
                     dctx = zstandard.ZstdDecompressor()
                     zpayload = zstandard.ZstdCompressor(level=level).compress(data)
-                    zstd.add(case, size, t, "python-zstandard",
-                             best_time(lambda: dctx.decompress(zpayload), budget))
+                    row(
+                        zstd,
+                        case,
+                        size,
+                        lambda: ours.decompress(payload, n, c),
+                        "python-zstandard",
+                        lambda: dctx.decompress(zpayload),
+                        budget,
+                    )
                 if cramjam:
-                    zstd.add(case, size, t, "cramjam",
-                             best_time(lambda: bytes(cramjam.zstd.decompress(payload)), budget))
+                    row(
+                        zstd,
+                        case,
+                        size,
+                        lambda: ours.decompress(payload, n, c),
+                        "cramjam",
+                        lambda: bytes(cramjam.zstd.decompress(payload)),
+                        budget,
+                    )
             for level in (1, 6, 9):
                 if level != 6 and kind == "random":
                     continue
                 ours = CpuGzip(level)
                 payload, n, c = ours.compress(data)
-                t = best_time(lambda: ours.compress(data), budget)
                 case = f"gzip-{level} compress {kind} {size}"
                 if deflate:
-                    gz.add(case, size, t, "libdeflate (deflate)",
-                           best_time(lambda: deflate.gzip_compress(data, level), budget))
-                gz.add(case, size, t, "stdlib gzip",
-                       best_time(lambda: gzip.compress(data, level, mtime=0), budget))
-                t = best_time(lambda: ours.decompress(payload, n, c), budget)
+                    row(
+                        gz,
+                        case,
+                        size,
+                        lambda: ours.compress(data),
+                        "libdeflate (deflate)",
+                        lambda: deflate.gzip_compress(data, level),
+                        budget,
+                    )
+                row(
+                    gz,
+                    case,
+                    size,
+                    lambda: ours.compress(data),
+                    "stdlib gzip",
+                    lambda: gzip.compress(data, level, mtime=0),
+                    budget,
+                )
                 case = f"gzip-{level} decompress {kind} {size}"
                 if deflate:
-                    gz.add(case, size, t, "libdeflate (deflate)",
-                           best_time(lambda: deflate.gzip_decompress(payload), budget))
-                gz.add(case, size, t, "stdlib zlib",
-                       best_time(lambda: zlib.decompress(payload, 31), budget))
+                    row(
+                        gz,
+                        case,
+                        size,
+                        lambda: ours.decompress(payload, n, c),
+                        "libdeflate (deflate)",
+                        lambda: deflate.gzip_decompress(payload),
+                        budget,
+                    )
+                row(
+                    gz,
+                    case,
+                    size,
+                    lambda: ours.decompress(payload, n, c),
+                    "stdlib zlib",
+                    lambda: zlib.decompress(payload, 31),
+                    budget,
+                )
                 if size == 4 * MiB and level == 6:
                     ratio_ours = len(payload) / size
                     ratio_zlib = len(gzip.compress(data, 6)) / size
-                    print(f"gzip-6 {kind} 4 MiB: size ours/zlib = {ratio_ours / ratio_zlib:.3f}")
+                    print(
+                        f"gzip-6 {kind} 4 MiB: compressed size ours/zlib = "
+                        f"{ratio_ours / ratio_zlib:.3f}"
+                    )
         for size in (100, 64 * KiB, 64 * MiB):
             data = DATA_KINDS[kind](size)
-            t = best_time(lambda: s4_codec.crc32c(data), 0.4)
+            case = f"crc32c {kind} {size}"
             if crc32c_pkg:
-                crc.add(f"crc32c {kind} {size}", size, t, "crc32c",
-                        best_time(lambda: crc32c_pkg.crc32c(data), 0.4))
+                row(
+                    crc,
+                    case,
+                    size,
+                    lambda: s4_codec.crc32c(data),
+                    "crc32c",
+                    lambda: crc32c_pkg.crc32c(data),
+                    0.5,
+                )
             if google_crc32c:
-                crc.add(f"crc32c {kind} {size}", size, t, "google-crc32c",
-                        best_time(lambda: google_crc32c.value(data), 0.4))
+                row(
+                    crc,
+                    case,
+                    size,
+                    lambda: s4_codec.crc32c(data),
+                    "google-crc32c",
+                    lambda: google_crc32c.value(data),
+                    0.5,
+                )
     for table in (zstd, gz, crc):
         table.print()
 
@@ -197,7 +297,9 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     args = parser.parse_args()
     QUICK = args.quick
-    print(f"s4-codec {s4_codec.__version__}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"s4-codec {s4_codec.__version__}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
     for name in args.only or SECTIONS:
         SECTIONS[name]()
 

@@ -34,8 +34,10 @@ def generated_data() -> dict[str, bytes]:
 
 def main() -> None:
     codecs = [CpuZstd(1), CpuZstd(3), CpuZstd(9), CpuGzip(1), CpuGzip(6)]
-    print(f"{'data':<10} {'codec':<17} {'input':>10} {'output':>10} {'ratio':>7} "
-          f"{'compress':>12} {'decompress':>12}")
+    print(
+        f"{'data':<10} {'codec':<17} {'input':>10} {'output':>10} {'ratio':>7} "
+        f"{'compress':>12} {'decompress':>12}"
+    )
     for name, data in generated_data().items():
         for codec in codecs:
             start = time.perf_counter()
@@ -46,9 +48,11 @@ def main() -> None:
             decompress_s = time.perf_counter() - start
             assert restored == data and crc == crc32c(data)
             mb = size / 1e6
-            print(f"{name:<10} {codec!r:<17} {size:>10,} {len(payload):>10,} "
-                  f"{size / len(payload):>6.2f}x {mb / compress_s:>8.0f} MB/s "
-                  f"{mb / decompress_s:>8.0f} MB/s")
+            print(
+                f"{name:<10} {codec!r:<17} {size:>10,} {len(payload):>10,} "
+                f"{size / len(payload):>6.2f}x {mb / compress_s:>8.0f} MB/s "
+                f"{mb / decompress_s:>8.0f} MB/s"
+            )
 
 
 if __name__ == "__main__":

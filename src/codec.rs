@@ -11,6 +11,9 @@ use crate::{gzip, zstd};
 /// The AWS single-PUT ceiling; no manifest may claim more.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 5 << 30;
 
+/// Outputs at least this long get their checksums computed on two threads.
+const PARALLEL_CHECK_MIN_BYTES: usize = 1 << 20;
+
 /// Every codec id of the wire format, in id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
@@ -120,15 +123,9 @@ impl Codec {
     pub fn compress_into(&self, src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
         match *self {
             Codec::Passthrough => {
-                let dst = dst
-                    .get_mut(..src.len())
-                    .ok_or_else(|| Error::Backend("output buffer too small".into()))?;
-                for (slot, &byte) in dst.iter_mut().zip(src) {
-                    slot.write(byte);
-                }
-                Ok(src.len())
+                copy_into(src, dst).ok_or_else(|| Error::Backend("output buffer too small".into()))
             }
-            Codec::Zstd { level } => zstd::compress(src, level, dst),
+            Codec::Zstd { level } => zstd::compress(src, level, 1, dst),
             Codec::Gzip { level } => gzip::compress(src, level, dst),
         }
     }
@@ -172,29 +169,38 @@ impl Codec {
         crc: u32,
         dst: &mut [MaybeUninit<u8>],
     ) -> Result<()> {
-        let produced = match *self {
+        let (produced, trailer) = match *self {
             Codec::Passthrough => {
-                let dst = dst.get_mut(..src.len()).ok_or_else(|| Error::SizeMismatch {
+                let copied = copy_into(src, dst).ok_or(Error::SizeMismatch {
                     expected: original_size,
                     got: src.len() as u64,
                 })?;
-                for (slot, &byte) in dst.iter_mut().zip(src) {
-                    slot.write(byte);
-                }
-                src.len()
+                (copied, None)
             }
-            Codec::Zstd { .. } => zstd::decompress(src, dst)?,
-            Codec::Gzip { .. } => gzip::decompress(src, dst)?,
+            Codec::Zstd { .. } => (zstd::decompress(src, dst)?, None),
+            Codec::Gzip { .. } => {
+                let (produced, trailer) = gzip::decompress(src, dst)?;
+                (produced, Some(trailer))
+            }
         };
+        // SAFETY: the engine initialised the first `produced` bytes.
+        let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
+        // The gzip trailer and the S4 CRC are independent passes over the
+        // output: run them side by side on large outputs.
+        let (trailer_ok, got) = match trailer {
+            Some(t) if out.len() >= PARALLEL_CHECK_MIN_BYTES => {
+                rayon::join(|| t.verify(out), || crc32c(out))
+            }
+            Some(t) => (t.verify(out), crc32c(out)),
+            None => (Ok(()), crc32c(out)),
+        };
+        trailer_ok?;
         if produced as u64 != original_size {
             return Err(Error::SizeMismatch {
                 expected: original_size,
                 got: produced as u64,
             });
         }
-        // SAFETY: the engine initialised the first `produced` bytes.
-        let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
-        let got = crc32c(out);
         if got != crc {
             return Err(Error::CrcMismatch { expected: crc, got });
         }
@@ -212,17 +218,39 @@ impl Codec {
         let cap = self.output_capacity(src.len(), original_size)?;
         out.reserve(cap);
         let start = out.len();
-        self.decompress_into(src, original_size, crc, &mut out.spare_capacity_mut()[..cap])?;
+        self.decompress_into(
+            src,
+            original_size,
+            crc,
+            &mut out.spare_capacity_mut()[..cap],
+        )?;
         // SAFETY: success means `original_size` (== cap) bytes were initialised.
         unsafe { out.set_len(start + original_size as usize) };
         Ok(())
     }
 
     /// Compresses `src` into a new buffer: `(payload, original_size, crc32c)`.
-    pub fn compress(&self, src: &[u8]) -> Result<(Vec<u8>, u64, u32)> {
-        let mut out = Vec::new();
-        self.compress_append(src, &mut out)?;
-        Ok((out, src.len() as u64, crc32c(src)))
+    /// Large zstd inputs use up to `threads` threads; the CRC of large
+    /// inputs is computed beside the compression.
+    pub fn compress(&self, src: &[u8], threads: usize) -> Result<(Vec<u8>, u64, u32)> {
+        let compress = || -> Result<Vec<u8>> {
+            let mut out = Vec::with_capacity(self.compress_bound(src.len())?);
+            let written = match *self {
+                Codec::Zstd { level } => {
+                    zstd::compress(src, level, threads, out.spare_capacity_mut())?
+                }
+                _ => self.compress_into(src, out.spare_capacity_mut())?,
+            };
+            // SAFETY: the engine initialised `written` bytes.
+            unsafe { out.set_len(written) };
+            Ok(out)
+        };
+        let (payload, crc) = if src.len() >= PARALLEL_CHECK_MIN_BYTES && threads > 1 {
+            rayon::join(compress, || crc32c(src))
+        } else {
+            (compress(), crc32c(src))
+        };
+        Ok((payload?, src.len() as u64, crc))
     }
 
     /// Decodes a payload described by `(original_size, crc32c)`.
@@ -231,6 +259,15 @@ impl Codec {
         self.decompress_append(src, original_size, crc, &mut out)?;
         Ok(out)
     }
+}
+
+/// Copies `src` to the front of `dst`; `None` if it does not fit.
+fn copy_into(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Option<usize> {
+    let dst = dst.get_mut(..src.len())?;
+    for (slot, &byte) in dst.iter_mut().zip(src) {
+        slot.write(byte);
+    }
+    Some(src.len())
 }
 
 /// Refuses a claimed size above `limit`.
@@ -265,9 +302,13 @@ mod tests {
     fn round_trips() {
         for data in [Vec::new(), b"a".to_vec(), text(20_000)] {
             for codec in codecs() {
-                let (payload, size, crc) = codec.compress(&data).unwrap();
+                let (payload, size, crc) = codec.compress(&data, 2).unwrap();
                 assert_eq!(size, data.len() as u64);
-                assert_eq!(codec.decompress(&payload, size, crc).unwrap(), data, "{codec:?}");
+                assert_eq!(
+                    codec.decompress(&payload, size, crc).unwrap(),
+                    data,
+                    "{codec:?}"
+                );
             }
         }
     }
@@ -284,11 +325,12 @@ mod tests {
     fn zstd_frame_records_content_size_and_small_window() {
         let data = text(30_000);
         for level in [1, 3, 19, 22] {
-            let (payload, ..) = Codec::zstd(level).compress(&data).unwrap();
+            let (payload, ..) = Codec::zstd(level).compress(&data, 2).unwrap();
             let size = zstd_safe::get_frame_content_size(&payload).unwrap();
             assert_eq!(size, Some(data.len() as u64));
             let mut dctx = zstd_safe::DCtx::create();
-            dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(27)).unwrap();
+            dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(27))
+                .unwrap();
             let mut out = Vec::with_capacity(data.len());
             dctx.decompress(&mut out, &payload).unwrap();
             assert_eq!(out, data);
@@ -296,31 +338,61 @@ mod tests {
     }
 
     #[test]
+    fn multithreaded_zstd_writes_one_standard_frame() {
+        let data = text(200_000);
+        assert!(data.len() >= zstd::PARALLEL_MIN_BYTES);
+        let codec = Codec::zstd(3);
+        let (payload, size, crc) = codec.compress(&data, 2).unwrap();
+        assert_eq!(
+            zstd_safe::get_frame_content_size(&payload).unwrap(),
+            Some(size)
+        );
+        assert_eq!(
+            zstd_safe::find_frame_compressed_size(&payload).unwrap(),
+            payload.len()
+        );
+        assert_eq!(codec.decompress(&payload, size, crc).unwrap(), data);
+    }
+
+    #[test]
     fn decode_errors_follow_the_reference_order() {
         let data = text(100);
         let zstd = Codec::zstd(3);
-        let (payload, size, crc) = zstd.compress(&data).unwrap();
+        let (payload, size, crc) = zstd.compress(&data, 2).unwrap();
         let err = zstd.decompress(&payload, size + 1, crc ^ 1).unwrap_err();
-        assert_eq!(err, Error::SizeMismatch { expected: size + 1, got: size });
+        assert_eq!(
+            err,
+            Error::SizeMismatch {
+                expected: size + 1,
+                got: size
+            }
+        );
         let err = zstd.decompress(&payload, size, crc ^ 1).unwrap_err();
         assert!(matches!(err, Error::CrcMismatch { .. }));
         let err = zstd.decompress(&payload, size - 1, crc).unwrap_err();
         assert!(matches!(&err, Error::Io(m) if m.contains("bomb")), "{err}");
-        let err = zstd.decompress(&payload, MAX_DECOMPRESSED_BYTES + 1, crc).unwrap_err();
+        let err = zstd
+            .decompress(&payload, MAX_DECOMPRESSED_BYTES + 1, crc)
+            .unwrap_err();
         assert!(matches!(err, Error::ManifestSizeExceedsLimit { .. }));
-        let err = zstd.decompress(&payload[..payload.len() - 1], size, crc).unwrap_err();
+        let err = zstd
+            .decompress(&payload[..payload.len() - 1], size, crc)
+            .unwrap_err();
         assert!(matches!(err, Error::Io(_)));
         assert!(matches!(zstd.decompress(b"", 0, 0), Err(Error::Io(_))));
         let mut trailing = payload.clone();
         trailing.extend_from_slice(b"GARBAGE");
-        assert!(matches!(zstd.decompress(&trailing, size, crc), Err(Error::Io(_))));
+        assert!(matches!(
+            zstd.decompress(&trailing, size, crc),
+            Err(Error::Io(_))
+        ));
     }
 
     #[test]
     fn zstd_accepts_concatenated_and_skippable_frames() {
         let zstd = Codec::zstd(3);
-        let (a, ..) = zstd.compress(b"first ").unwrap();
-        let (b, ..) = zstd.compress(b"second").unwrap();
+        let (a, ..) = zstd.compress(b"first ", 1).unwrap();
+        let (b, ..) = zstd.compress(b"second", 1).unwrap();
         let mut stream = vec![0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9];
         stream.extend_from_slice(&a);
         stream.extend_from_slice(&b);
@@ -331,14 +403,28 @@ mod tests {
     #[test]
     fn a_lying_claim_allocates_only_what_the_payload_can_hold() {
         let zstd = Codec::zstd(3);
-        let (payload, _, crc) = zstd.compress(b"tiny").unwrap();
-        let cap = zstd.output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES).unwrap();
+        let (payload, _, crc) = zstd.compress(b"tiny", 1).unwrap();
+        let cap = zstd
+            .output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES)
+            .unwrap();
         assert!(cap < 1 << 20, "{cap}");
-        let err = zstd.decompress(&payload, MAX_DECOMPRESSED_BYTES, crc).unwrap_err();
-        assert_eq!(err, Error::SizeMismatch { expected: MAX_DECOMPRESSED_BYTES, got: 4 });
+        let err = zstd
+            .decompress(&payload, MAX_DECOMPRESSED_BYTES, crc)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::SizeMismatch {
+                expected: MAX_DECOMPRESSED_BYTES,
+                got: 4
+            }
+        );
         let gzip = Codec::gzip(6);
-        let (payload, _, crc) = gzip.compress(b"tiny").unwrap();
-        assert!(gzip.output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES).unwrap() < 1 << 16);
+        let (payload, _, crc) = gzip.compress(b"tiny", 1).unwrap();
+        assert!(
+            gzip.output_capacity(payload.len(), MAX_DECOMPRESSED_BYTES)
+                .unwrap()
+                < 1 << 16
+        );
         assert!(matches!(
             gzip.decompress(&payload, MAX_DECOMPRESSED_BYTES, crc),
             Err(Error::SizeMismatch { got: 4, .. })
@@ -348,7 +434,7 @@ mod tests {
     #[test]
     fn gzip_header_fields_are_honoured() {
         let gzip = Codec::gzip(6);
-        let (plain, size, crc) = gzip.compress(b"named member").unwrap();
+        let (plain, size, crc) = gzip.compress(b"named member", 1).unwrap();
         // Rebuild the member with FNAME + FHCRC set.
         let mut header = vec![0x1f, 0x8b, 8, 0x08 | 0x02, 0, 0, 0, 0, 0, 3];
         header.extend_from_slice(b"file.txt\0");
@@ -356,22 +442,39 @@ mod tests {
         header.extend_from_slice(&hcrc.to_le_bytes());
         let mut member = header.clone();
         member.extend_from_slice(&plain[10..]);
-        assert_eq!(gzip.decompress(&member, size, crc).unwrap(), b"named member");
-        let bad = [&header[..header.len() - 1], &[header[header.len() - 1] ^ 1], &plain[10..]].concat();
-        assert!(matches!(gzip.decompress(&bad, size, crc), Err(Error::Io(_))));
+        assert_eq!(
+            gzip.decompress(&member, size, crc).unwrap(),
+            b"named member"
+        );
+        let bad = [
+            &header[..header.len() - 1],
+            &[header[header.len() - 1] ^ 1],
+            &plain[10..],
+        ]
+        .concat();
+        assert!(matches!(
+            gzip.decompress(&bad, size, crc),
+            Err(Error::Io(_))
+        ));
         // Only the first member counts; what follows is ignored (FORMAT.md §5.2).
         let two = [plain.clone(), plain.clone()].concat();
         assert_eq!(gzip.decompress(&two, size, crc).unwrap(), b"named member");
-        assert!(matches!(gzip.decompress(&two, size * 2, crc), Err(Error::SizeMismatch { .. })));
+        assert!(matches!(
+            gzip.decompress(&two, size * 2, crc),
+            Err(Error::SizeMismatch { .. })
+        ));
         let mut reserved = plain.clone();
         reserved[3] = 0x20;
-        assert_eq!(gzip.decompress(&reserved, size, crc), Err(Error::io("invalid gzip header")));
+        assert_eq!(
+            gzip.decompress(&reserved, size, crc),
+            Err(Error::io("invalid gzip header"))
+        );
     }
 
     #[test]
     fn gzip_header_matches_the_reference() {
         for (level, xfl) in [(0, 4), (1, 4), (6, 0), (9, 2), (12, 2)] {
-            let (payload, ..) = Codec::gzip(level).compress(b"").unwrap();
+            let (payload, ..) = Codec::gzip(level).compress(b"", 1).unwrap();
             assert_eq!(payload[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff]);
         }
     }

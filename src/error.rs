@@ -41,7 +41,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::CrcMismatch { expected, got } => {
-                write!(f, "crc32c mismatch: expected 0x{expected:08x}, got 0x{got:08x}")
+                write!(
+                    f,
+                    "crc32c mismatch: expected 0x{expected:08x}, got 0x{got:08x}"
+                )
             }
             Error::SizeMismatch { expected, got } => {
                 write!(f, "size mismatch: expected {expected}, got {got}")

@@ -6,7 +6,8 @@
 pub fn available() -> bool {
     // `CudaContext::new` panics when libcuda is missing: check first, and
     // still guard against a panic in a half-installed driver.
-    if !cudarc::driver::sys::is_culib_present() {
+    // SAFETY: only tries to dlopen libcuda; no driver state is touched.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return false;
     }
     std::panic::catch_unwind(|| cudarc::driver::CudaContext::new(0).is_ok()).unwrap_or(false)

@@ -60,11 +60,15 @@ fn with_compressor<T>(level: u32, f: impl FnOnce(*mut libdeflate_compressor) -> 
         if slot.is_none() {
             // SAFETY: plain allocation call; null means out of memory.
             let raw = unsafe { libdeflate_alloc_compressor(level as i32) };
-            let ptr = NonNull::new(raw)
-                .ok_or_else(|| Error::Backend("libdeflate could not allocate a compressor".into()))?;
+            let ptr = NonNull::new(raw).ok_or_else(|| {
+                Error::Backend("libdeflate could not allocate a compressor".into())
+            })?;
             *slot = Some(Compressor(ptr));
         }
-        Ok(f(slot.as_ref().map(|c| c.0.as_ptr()).unwrap_or(std::ptr::null_mut())))
+        Ok(f(slot
+            .as_ref()
+            .map(|c| c.0.as_ptr())
+            .unwrap_or(std::ptr::null_mut())))
     })
 }
 
@@ -78,7 +82,10 @@ fn with_decompressor<T>(f: impl FnOnce(*mut libdeflate_decompressor) -> T) -> Re
             })?;
             *slot = Some(Decompressor(ptr));
         }
-        Ok(f(slot.as_ref().map(|d| d.0.as_ptr()).unwrap_or(std::ptr::null_mut())))
+        Ok(f(slot
+            .as_ref()
+            .map(|d| d.0.as_ptr())
+            .unwrap_or(std::ptr::null_mut())))
     })
 }
 
@@ -90,7 +97,9 @@ fn crc32_ieee(data: &[u8]) -> u32 {
 
 pub fn compress_bound(level: u32, len: usize) -> Result<usize> {
     // SAFETY: the compressor pointer is valid for the duration of the call.
-    let body = with_compressor(level, |c| unsafe { libdeflate_deflate_compress_bound(c, len) })?;
+    let body = with_compressor(level, |c| unsafe {
+        libdeflate_deflate_compress_bound(c, len)
+    })?;
     Ok(HEADER_LEN + body + TRAILER_LEN)
 }
 
@@ -180,9 +189,30 @@ fn header_len(src: &[u8]) -> Result<usize> {
     Ok(pos)
 }
 
-/// Decodes the first gzip member of `src` into `dst` and returns the bytes
-/// written. Output that does not fit `dst` is a decompression bomb.
-pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
+/// The CRC-32 and length a member's trailer promises for its output.
+#[derive(Debug, Clone, Copy)]
+pub struct Trailer {
+    crc32: u32,
+    isize: u32,
+}
+
+impl Trailer {
+    /// Checks decoded bytes against the trailer (an `Io` error if they differ).
+    pub fn verify(self, out: &[u8]) -> Result<()> {
+        if self.isize != out.len() as u32 || self.crc32 != crc32_ieee(out) {
+            return Err(Error::io(
+                "corrupt gzip stream does not have a matching checksum",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the first gzip member of `src` into `dst`; returns the bytes
+/// written and the trailer to `verify` them against. Bytes after the member
+/// are ignored, as the S4 gateway does. Output that does not fit `dst` is a
+/// decompression bomb.
+pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<(usize, Trailer)> {
     let start = header_len(src)?;
     let body = &src[start..];
     let mut used_in = 0usize;
@@ -210,16 +240,14 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
         return Err(Error::io("corrupt or truncated deflate stream"));
     }
     let trailer = body.get(used_in..used_in + TRAILER_LEN).ok_or_else(eof)?;
-    // SAFETY: libdeflate initialised the first `produced` bytes.
-    let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
-    let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-    let isize = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-    if crc != crc32_ieee(out) || isize != produced as u32 {
-        return Err(Error::io(
-            "corrupt gzip stream does not have a matching checksum",
-        ));
-    }
-    Ok(produced)
+    let word = |at: usize| u32::from_le_bytes(trailer[at..at + 4].try_into().expect("4 bytes"));
+    Ok((
+        produced,
+        Trailer {
+            crc32: word(0),
+            isize: word(4),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! zstd engine: one-shot compression that records the content size, and a
-//! streaming decoder that writes into a caller-sized buffer. Contexts are
+//! one-shot decoder that writes into a caller-sized buffer. Contexts are
 //! reused per thread, so a call costs no context set-up.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
-use zstd_safe::{CCtx, DCtx, InBuffer, OutBuffer, ResetDirective, WriteBuf};
+use zstd_safe::{CCtx, CParameter, DCtx, WriteBuf};
 
 use crate::error::{Error, Result};
 
@@ -25,7 +25,9 @@ pub fn compress_bound(len: usize) -> usize {
 }
 
 thread_local! {
-    static CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
+    static CCTX: RefCell<(CCtx<'static>, i32)> = RefCell::new((CCtx::create(), 0));
+    // Kept apart so switching worker counts never rebuilds the thread pool.
+    static MT_CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
     static DCTX: RefCell<DCtx<'static>> = RefCell::new(DCtx::create());
 }
 
@@ -62,79 +64,70 @@ fn zstd_error(code: usize) -> Error {
     Error::io(zstd_safe::get_error_name(code))
 }
 
-/// Compresses `src` into one frame with its content size recorded. `dst`
-/// must hold `compress_bound(src.len())` bytes. Returns the bytes written.
-pub fn compress(src: &[u8], level: i32, dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
+/// Inputs at least this long may be compressed by several worker threads.
+pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
+/// zstd's smallest job; jobs are cut at least this big.
+const MIN_JOB_BYTES: usize = 1 << 20;
+
+/// Compresses `src` into one frame with its content size recorded, on up to
+/// `threads` threads (inputs under `PARALLEL_MIN_BYTES` always use one).
+/// `dst` must hold `compress_bound(src.len())` bytes. Returns the bytes written.
+pub fn compress(
+    src: &[u8],
+    level: i32,
+    threads: usize,
+    dst: &mut [MaybeUninit<u8>],
+) -> Result<usize> {
     debug_assert!(dst.len() >= compress_bound(src.len()));
     let mut out = UninitBuf::new(dst);
-    // One-shot compression knows the source size: it writes Frame_Content_Size
-    // and shrinks the window to the input, so the level table's largest
-    // window (2^27 at level 22) is the most a reader ever needs.
-    CCTX.with_borrow_mut(|cctx| cctx.compress(&mut out, src, level))
-        .map_err(zstd_error)
-}
-
-enum Drive {
-    /// Every frame ended and all input was consumed.
-    Done,
-    /// The output buffer is full and the decoder may hold more.
-    OutputFull,
-}
-
-fn drive<C: WriteBuf + ?Sized>(
-    dctx: &mut DCtx<'_>,
-    input: &mut InBuffer<'_>,
-    out: &mut OutBuffer<'_, C>,
-) -> Result<Drive> {
-    let total = input.src.len();
-    loop {
-        let (in_before, out_before) = (input.pos(), out.pos());
-        let hint = dctx.decompress_stream(out, input).map_err(zstd_error)?;
-        if hint == 0 && input.pos() == total {
-            return Ok(Drive::Done);
-        }
-        if out.pos() == out.capacity() {
-            return Ok(Drive::OutputFull);
-        }
-        if input.pos() == total && hint != 0 {
-            return Err(Error::io("incomplete frame"));
-        }
-        if input.pos() == in_before && out.pos() == out_before && hint != 0 {
-            return Err(Error::io("zstd decoder made no progress"));
-        }
+    if threads > 1 && src.len() >= PARALLEL_MIN_BYTES {
+        // Jobs of ~1/2 input per thread keep both cores busy; the frame
+        // stays one standard frame with its content size.
+        let job = (src.len() / (2 * threads)).max(MIN_JOB_BYTES);
+        return MT_CCTX.with_borrow_mut(|cctx| {
+            cctx.set_parameter(CParameter::CompressionLevel(level))
+                .and_then(|_| cctx.set_parameter(CParameter::NbWorkers(threads as u32)))
+                .and_then(|_| cctx.set_parameter(CParameter::JobSize(job as u32)))
+                .and_then(|_| cctx.compress2(&mut out, src))
+                .map_err(zstd_error)
+        });
     }
+    // With the source size known zstd writes Frame_Content_Size and shrinks
+    // the window to the input, so the level table's largest window (2^27 at
+    // level 22) is the most a reader ever needs.
+    CCTX.with_borrow_mut(|(cctx, current_level)| {
+        // Re-setting an unchanged level would make zstd rebuild its tables.
+        if *current_level != level {
+            cctx.set_parameter(CParameter::CompressionLevel(level))?;
+            *current_level = level;
+        }
+        cctx.compress2(&mut out, src)
+    })
+    .map_err(zstd_error)
 }
 
-/// Decodes every frame of `src` into `dst` and returns the bytes written.
-/// Output that does not fit `dst` is a decompression bomb (an `Io` error):
-/// callers size `dst` to the manifest's claim.
+/// Decodes every frame of `src` (concatenated and skippable frames included)
+/// into `dst` and returns the bytes written. Output that does not fit `dst`
+/// is a decompression bomb (an `Io` error): callers size `dst` to the
+/// manifest's claim. One-shot decoding writes straight into `dst`, with no
+/// window buffer and no extra copy.
 pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
-    DCTX.with_borrow_mut(|dctx| {
-        dctx.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
-        let cap = dst.len();
-        let mut input = InBuffer::around(src);
-        let mut buf = UninitBuf::new(dst);
-        let mut out = OutBuffer::around(&mut buf);
-        match drive(dctx, &mut input, &mut out) {
-            Ok(Drive::Done) => return Ok(out.pos()),
-            Ok(Drive::OutputFull) => {}
-            Err(e) => {
-                let _ = dctx.reset(ResetDirective::SessionOnly);
-                return Err(e);
+    if src.is_empty() {
+        // Zero frames are not a payload: even empty input encodes to a frame.
+        return Err(Error::io("incomplete frame"));
+    }
+    let cap = dst.len();
+    let mut out = UninitBuf::new(dst);
+    DCTX.with_borrow_mut(|dctx| dctx.decompress(&mut out, src))
+        .map_err(|code| {
+            // SAFETY: pure function of an error code.
+            let kind = unsafe { zstd_sys::ZSTD_getErrorCode(code) };
+            if kind == zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall {
+                Error::io(format!(
+                    "zstd decompression bomb detected: produced more than the {cap} bytes claimed"
+                ))
+            } else {
+                zstd_error(code)
             }
-        }
-        // The buffer is full: the stream is fine only if nothing more comes out.
-        let mut probe = [0u8; 64];
-        let mut probe_out = OutBuffer::around(&mut probe[..]);
-        let outcome = drive(dctx, &mut input, &mut probe_out);
-        let _ = dctx.reset(ResetDirective::SessionOnly);
-        match outcome {
-            Ok(Drive::Done) if probe_out.pos() == 0 => Ok(cap),
-            Err(e) if probe_out.pos() == 0 => Err(e),
-            _ => Err(Error::io(format!(
-                "zstd decompression bomb detected: produced at least {} bytes, more than the {cap} claimed",
-                cap as u64 + probe_out.pos() as u64
-            ))),
-        }
-    })
+        })
 }

@@ -46,10 +46,10 @@ def _splitmix64(seed: int, n: int) -> bytes:
 
 def json_event(i: int) -> bytes:
     return (
-        '{"timestamp":"2026-06-10T12:%02d:%02dZ","level":"info","service":"checkout-api",'
-        '"event":"order_created","order_id":"ord_%08d","customer_id":"cus_%08d",'
-        '"amount_cents":%d,"currency":"USD","items":%d}'
-        % (i % 60, (i * 7) % 60, i, i * 31, 100 + i * 13, i % 9)
+        f'{{"timestamp":"2026-06-10T12:{i % 60:02d}:{(i * 7) % 60:02d}Z","level":"info",'
+        f'"service":"checkout-api","event":"order_created","order_id":"ord_{i:08d}",'
+        f'"customer_id":"cus_{i * 31:08d}","amount_cents":{100 + i * 13},"currency":"USD",'
+        f'"items":{i % 9}}}'
     ).encode()
 
 

@@ -6,17 +6,72 @@ use pyo3::prelude::*;
 
 use crate::error::Error;
 
-create_exception!(s4_codec, S4Error, PyValueError, "Base class of S4 format errors.");
-create_exception!(s4_codec, S4CrcMismatchError, S4Error, "Decoded bytes fail the CRC32C check.");
-create_exception!(s4_codec, S4SizeMismatchError, S4Error, "Decoded output is shorter than the manifest claims.");
-create_exception!(s4_codec, S4CodecMismatchError, S4Error, "A manifest names another codec than the decoder's.");
-create_exception!(s4_codec, S4UnregisteredCodecError, S4Error, "The codec has no decoder in this build.");
-create_exception!(s4_codec, S4ManifestSizeExceedsLimitError, S4Error, "A manifest claims more than the size limit.");
-create_exception!(s4_codec, S4ManifestSizeMismatchError, S4Error, "A manifest's compressed size disagrees with the payload.");
-create_exception!(s4_codec, S4FrameError, S4Error, "An S4F2/S4P1 frame cannot be parsed.");
-create_exception!(s4_codec, S4IndexError, S4Error, "A .s4index sidecar cannot be parsed or written.");
-create_exception!(s4_codec, S4BackendError, PyRuntimeError, "The codec engine failed or refused an operation.");
-create_exception!(s4_codec, S4IoError, PyOSError, "The payload is not a valid stream for its codec.");
+create_exception!(
+    s4_codec,
+    S4Error,
+    PyValueError,
+    "Base class of S4 format errors."
+);
+create_exception!(
+    s4_codec,
+    S4CrcMismatchError,
+    S4Error,
+    "Decoded bytes fail the CRC32C check."
+);
+create_exception!(
+    s4_codec,
+    S4SizeMismatchError,
+    S4Error,
+    "Decoded output is shorter than the manifest claims."
+);
+create_exception!(
+    s4_codec,
+    S4CodecMismatchError,
+    S4Error,
+    "A manifest names another codec than the decoder's."
+);
+create_exception!(
+    s4_codec,
+    S4UnregisteredCodecError,
+    S4Error,
+    "The codec has no decoder in this build."
+);
+create_exception!(
+    s4_codec,
+    S4ManifestSizeExceedsLimitError,
+    S4Error,
+    "A manifest claims more than the size limit."
+);
+create_exception!(
+    s4_codec,
+    S4ManifestSizeMismatchError,
+    S4Error,
+    "A manifest's compressed size disagrees with the payload."
+);
+create_exception!(
+    s4_codec,
+    S4FrameError,
+    S4Error,
+    "An S4F2/S4P1 frame cannot be parsed."
+);
+create_exception!(
+    s4_codec,
+    S4IndexError,
+    S4Error,
+    "A .s4index sidecar cannot be parsed or written."
+);
+create_exception!(
+    s4_codec,
+    S4BackendError,
+    PyRuntimeError,
+    "The codec engine failed or refused an operation."
+);
+create_exception!(
+    s4_codec,
+    S4IoError,
+    PyOSError,
+    "The payload is not a valid stream for its codec."
+);
 
 /// Converts a core error into its Python exception; `context` (e.g.
 /// "row 17") is put in front of the message.
@@ -50,8 +105,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("S4Error", py.get_type::<S4Error>())?;
     m.add("S4CrcMismatchError", py.get_type::<S4CrcMismatchError>())?;
     m.add("S4SizeMismatchError", py.get_type::<S4SizeMismatchError>())?;
-    m.add("S4CodecMismatchError", py.get_type::<S4CodecMismatchError>())?;
-    m.add("S4UnregisteredCodecError", py.get_type::<S4UnregisteredCodecError>())?;
+    m.add(
+        "S4CodecMismatchError",
+        py.get_type::<S4CodecMismatchError>(),
+    )?;
+    m.add(
+        "S4UnregisteredCodecError",
+        py.get_type::<S4UnregisteredCodecError>(),
+    )?;
     m.add(
         "S4ManifestSizeExceedsLimitError",
         py.get_type::<S4ManifestSizeExceedsLimitError>(),

@@ -1,6 +1,8 @@
 //! The scalar classes `CpuZstd` / `CpuGzip` and the `crc32c` function: each
 //! call converts its arguments and runs the core with the GIL released.
 
+use std::cell::RefCell;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
@@ -9,9 +11,31 @@ use crate::codec::Codec;
 
 type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
 
+/// Inputs up to this size compress into a reused per-thread buffer, which
+/// saves an allocation per call where that cost is visible.
+const SCRATCH_MAX_INPUT: usize = 64 << 10;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 fn compress<'py>(py: Python<'py>, codec: Codec, data: &ByteView<'py>) -> PyResult<Compressed<'py>> {
     let src = data.as_slice();
-    let (payload, original_size, crc) = detached(py, || codec.compress(src))?;
+    if src.len() <= SCRATCH_MAX_INPUT {
+        // Detached work runs on this same OS thread, so it fills this
+        // thread's scratch buffer and the copy below reads it back.
+        let crc = detached(py, || {
+            SCRATCH.with_borrow_mut(|buf| {
+                buf.clear();
+                codec.compress_append(src, buf)?;
+                Ok(crate::crc::crc32c(src))
+            })
+        })?;
+        let payload = SCRATCH.with_borrow(|buf| PyBytes::new(py, buf));
+        return Ok((payload, src.len() as u64, crc));
+    }
+    let threads = rayon::current_num_threads();
+    let (payload, original_size, crc) = detached(py, || codec.compress(src, threads))?;
     Ok((PyBytes::new(py, &payload), original_size, crc))
 }
 
