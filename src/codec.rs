@@ -160,6 +160,21 @@ impl Codec {
         })
     }
 
+    /// Decodes `src` into `dst` without any manifest check: the bytes
+    /// written and the gzip trailer to verify, or `None` when the output does
+    /// not fit `dst`.
+    fn decode(
+        &self,
+        src: &[u8],
+        dst: &mut [MaybeUninit<u8>],
+    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+        Ok(match *self {
+            Codec::Passthrough => copy_into(src, dst).map(|n| (n, None)),
+            Codec::Zstd { .. } => zstd::decompress(src, dst)?.map(|n| (n, None)),
+            Codec::Gzip { .. } => gzip::decompress(src, dst)?.map(|(n, t)| (n, Some(t))),
+        })
+    }
+
     /// Runs the §3 pipeline into `dst`, whose length is `output_capacity`.
     /// On success the first `original_size` bytes of `dst` hold the output.
     pub fn decompress_into(
@@ -169,19 +184,19 @@ impl Codec {
         crc: u32,
         dst: &mut [MaybeUninit<u8>],
     ) -> Result<()> {
-        let (produced, trailer) = match *self {
-            Codec::Passthrough => {
-                let copied = copy_into(src, dst).ok_or(Error::SizeMismatch {
+        let capacity = dst.len();
+        let Some((produced, trailer)) = self.decode(src, dst)? else {
+            return Err(match self {
+                // A passthrough payload is its output: too long is a size error.
+                Codec::Passthrough => Error::SizeMismatch {
                     expected: original_size,
                     got: src.len() as u64,
-                })?;
-                (copied, None)
-            }
-            Codec::Zstd { .. } => (zstd::decompress(src, dst)?, None),
-            Codec::Gzip { .. } => {
-                let (produced, trailer) = gzip::decompress(src, dst)?;
-                (produced, Some(trailer))
-            }
+                },
+                _ => Error::io(format!(
+                    "{} decompression bomb detected: produced more than the {capacity} bytes claimed",
+                    self.engine_name()
+                )),
+            });
         };
         // SAFETY: the engine initialised the first `produced` bytes.
         let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
@@ -205,6 +220,73 @@ impl Codec {
             return Err(Error::CrcMismatch { expected: crc, got });
         }
         Ok(())
+    }
+
+    fn engine_name(&self) -> &'static str {
+        match self {
+            Codec::Passthrough => "passthrough",
+            Codec::Zstd { .. } => "zstd",
+            Codec::Gzip { .. } => "gzip",
+        }
+    }
+
+    /// Decodes a bare payload whose size nobody vouches for (no manifest),
+    /// appending at most `limit` bytes to `out`. The size the stream itself
+    /// declares is the first guess; the buffer doubles while the payload
+    /// could still hold more. Returns the decoded length.
+    pub fn decompress_unsized_append(
+        &self,
+        src: &[u8],
+        limit: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize> {
+        let ceiling = self.max_decoded_len(src.len()).min(limit);
+        let declared = match self {
+            Codec::Passthrough => Some(src.len() as u64),
+            Codec::Zstd { .. } => zstd::declared_size(src),
+            Codec::Gzip { .. } => gzip::declared_size(src),
+        };
+        // A zstd frame's content size is part of the frame (a gzip ISIZE may be
+        // trailing bytes), so only zstd's is refused early.
+        if let (Codec::Zstd { .. }, Some(size)) = (self, declared) {
+            if size > limit {
+                return Err(Error::ManifestSizeExceedsLimit {
+                    requested: size,
+                    limit,
+                });
+            }
+        }
+        let mut capacity = declared
+            .unwrap_or(4 * src.len() as u64)
+            .clamp(64, ceiling.max(64));
+        let start = out.len();
+        loop {
+            let cap = usize::try_from(capacity.min(ceiling.max(1))).map_err(|_| {
+                Error::ManifestSizeExceedsLimit {
+                    requested: capacity,
+                    limit,
+                }
+            })?;
+            out.reserve(cap);
+            match self.decode(src, &mut out.spare_capacity_mut()[..cap])? {
+                Some((produced, trailer)) => {
+                    // SAFETY: the engine initialised `produced` bytes.
+                    unsafe { out.set_len(start + produced) };
+                    if let Some(trailer) = trailer {
+                        trailer.verify(&out[start..])?;
+                    }
+                    return Ok(produced);
+                }
+                None if (cap as u64) < ceiling => capacity = (cap as u64).saturating_mul(2),
+                None if ceiling == limit => {
+                    return Err(Error::ManifestSizeExceedsLimit {
+                        requested: limit.saturating_add(1),
+                        limit,
+                    })
+                }
+                None => return Err(Error::io("decoder output exceeds what its input can hold")),
+            }
+        }
     }
 
     /// Appends the decoded payload to `out` after every §3 check.

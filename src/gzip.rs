@@ -208,11 +208,21 @@ impl Trailer {
     }
 }
 
+/// The original length (mod 2^32) the trailer at the end of `src` states,
+/// if `src` is long enough to hold a member.
+pub fn declared_size(src: &[u8]) -> Option<u64> {
+    let tail = src
+        .len()
+        .checked_sub(4)
+        .filter(|_| src.len() >= HEADER_LEN + TRAILER_LEN)?;
+    Some(u32::from_le_bytes(src[tail..].try_into().expect("4 bytes")) as u64)
+}
+
 /// Decodes the first gzip member of `src` into `dst`; returns the bytes
-/// written and the trailer to `verify` them against. Bytes after the member
-/// are ignored, as the S4 gateway does. Output that does not fit `dst` is a
-/// decompression bomb.
-pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<(usize, Trailer)> {
+/// written and the trailer to `verify` them against, or `None` when the
+/// output does not fit `dst`. Bytes after the member are ignored, as the S4
+/// gateway does.
+pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<(usize, Trailer)>> {
     let start = header_len(src)?;
     let body = &src[start..];
     let mut used_in = 0usize;
@@ -231,23 +241,20 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<(usize, Tra
         )
     })?;
     if status == libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE {
-        return Err(Error::io(format!(
-            "gzip decompression bomb detected: produced more than the {} bytes claimed",
-            dst.len()
-        )));
+        return Ok(None);
     }
     if status != libdeflate_result_LIBDEFLATE_SUCCESS {
         return Err(Error::io("corrupt or truncated deflate stream"));
     }
     let trailer = body.get(used_in..used_in + TRAILER_LEN).ok_or_else(eof)?;
     let word = |at: usize| u32::from_le_bytes(trailer[at..at + 4].try_into().expect("4 bytes"));
-    Ok((
+    Ok(Some((
         produced,
         Trailer {
             crc32: word(0),
             isize: word(4),
         },
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! gateway. The core (everything outside `python`) is plain Rust over byte
 //! slices; the Python extension is a thin door over it.
 
+pub mod batch;
 pub mod codec;
 pub mod crc;
 pub mod error;
+pub mod frame;
 pub mod gpu;
 pub mod gzip;
 pub mod zstd;

@@ -106,28 +106,27 @@ pub fn compress(
     .map_err(zstd_error)
 }
 
+/// The content size the first frame of `src` declares, if it declares one.
+pub fn declared_size(src: &[u8]) -> Option<u64> {
+    zstd_safe::get_frame_content_size(src).ok().flatten()
+}
+
 /// Decodes every frame of `src` (concatenated and skippable frames included)
-/// into `dst` and returns the bytes written. Output that does not fit `dst`
-/// is a decompression bomb (an `Io` error): callers size `dst` to the
-/// manifest's claim. One-shot decoding writes straight into `dst`, with no
+/// into `dst` and returns the bytes written, or `None` when the output does
+/// not fit `dst`. One-shot decoding writes straight into `dst`, with no
 /// window buffer and no extra copy.
-pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
+pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usize>> {
     if src.is_empty() {
         // Zero frames are not a payload: even empty input encodes to a frame.
         return Err(Error::io("incomplete frame"));
     }
-    let cap = dst.len();
     let mut out = UninitBuf::new(dst);
-    DCTX.with_borrow_mut(|dctx| dctx.decompress(&mut out, src))
-        .map_err(|code| {
-            // SAFETY: pure function of an error code.
-            let kind = unsafe { zstd_sys::ZSTD_getErrorCode(code) };
-            if kind == zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall {
-                Error::io(format!(
-                    "zstd decompression bomb detected: produced more than the {cap} bytes claimed"
-                ))
-            } else {
-                zstd_error(code)
-            }
-        })
+    match DCTX.with_borrow_mut(|dctx| dctx.decompress(&mut out, src)) {
+        Ok(written) => Ok(Some(written)),
+        // SAFETY: pure function of an error code.
+        Err(code) => match unsafe { zstd_sys::ZSTD_getErrorCode(code) } {
+            zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall => Ok(None),
+            _ => Err(zstd_error(code)),
+        },
+    }
 }

@@ -1,0 +1,479 @@
+//! Batch kernels over a column of optional byte values: compress, decompress,
+//! CRC32C and frame inspection for every cell, split across cores by bytes.
+//! Independent of any Arrow library: doors adapt their arrays to
+//! [`ByteColumn`] and assemble Arrow arrays from [`BinaryOutput`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use crate::codec::{check_limit, Codec};
+use crate::error::Error;
+use crate::frame::{self, BodyInfo};
+
+/// A column of optional byte strings (`None` = null).
+pub trait ByteColumn: Sync {
+    fn len(&self) -> usize;
+    fn value(&self, row: usize) -> Option<&[u8]>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a compressed cell is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellFormat {
+    /// A complete S4 object body: S4F2 frame(s), self-describing, checksummed.
+    S4,
+    /// The bare codec payload (a zstd frame or a gzip member).
+    Raw,
+}
+
+/// What a corrupt cell does to the whole call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Raise,
+    Null,
+}
+
+/// An error in one cell, with its row index in the column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub row: usize,
+    pub error: Error,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}: {}", self.row, self.error)
+    }
+}
+
+impl std::error::Error for RowError {}
+
+/// Consecutive output rows: `ends[i]` is where row i's bytes end in `values`.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub values: Vec<u8>,
+    pub ends: Vec<usize>,
+    pub valid: Vec<bool>,
+}
+
+impl Chunk {
+    fn push(&mut self, valid: bool) {
+        self.ends.push(self.values.len());
+        self.valid.push(valid);
+    }
+}
+
+/// A binary column produced by a kernel, as one chunk per unit of work.
+#[derive(Debug, Default)]
+pub struct BinaryOutput {
+    pub chunks: Vec<Chunk>,
+}
+
+/// One values buffer with `len + 1` offsets and a validity mask.
+#[derive(Debug, Default)]
+pub struct Contiguous {
+    pub values: Vec<u8>,
+    pub offsets: Vec<i64>,
+    /// `None` when every row is valid.
+    pub validity: Option<Vec<bool>>,
+}
+
+impl BinaryOutput {
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.ends.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Joins the chunks into one buffer. Each chunk is freed as soon as it is
+    /// copied and the first one is reused, so the peak is about one output.
+    pub fn concat(self) -> Contiguous {
+        let rows = self.len();
+        let total: usize = self.chunks.iter().map(|c| c.values.len()).sum();
+        let any_null = self.chunks.iter().any(|c| c.valid.contains(&false));
+        let mut chunks = self.chunks.into_iter();
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0i64);
+        let mut validity = any_null.then(|| Vec::with_capacity(rows));
+        let mut values = Vec::new();
+        for chunk in chunks.by_ref() {
+            let base = values.len() as i64;
+            offsets.extend(chunk.ends.iter().map(|&end| base + end as i64));
+            if let Some(validity) = validity.as_mut() {
+                validity.extend_from_slice(&chunk.valid);
+            }
+            if values.capacity() == 0 {
+                values = chunk.values;
+                values.reserve_exact(total - values.len());
+            } else {
+                values.extend_from_slice(&chunk.values);
+            }
+        }
+        Contiguous {
+            values,
+            offsets,
+            validity,
+        }
+    }
+}
+
+/// Columns smaller than this stay on the calling thread.
+const PARALLEL_MIN_BYTES: usize = 256 << 10;
+/// Work is cut into about this many pieces per thread, for balance.
+const CHUNKS_PER_THREAD: usize = 4;
+/// Smallest piece of work handed to a thread.
+const MIN_CHUNK_BYTES: usize = 64 << 10;
+
+/// The number of threads to use when the caller does not say.
+pub fn default_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Cuts the rows into ranges of roughly equal bytes.
+fn plan(col: &dyn ByteColumn, threads: usize) -> Vec<Range<usize>> {
+    let rows = col.len();
+    if threads <= 1 || rows < 2 {
+        return vec![0..rows];
+    }
+    let sizes: Vec<usize> = (0..rows)
+        .map(|i| col.value(i).map_or(0, <[u8]>::len))
+        .collect();
+    let total: usize = sizes.iter().sum();
+    if total < PARALLEL_MIN_BYTES {
+        return vec![0..rows];
+    }
+    let target = (total / (threads * CHUNKS_PER_THREAD)).max(MIN_CHUNK_BYTES);
+    let mut ranges = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (row, size) in sizes.into_iter().enumerate() {
+        acc += size;
+        if acc >= target {
+            ranges.push(start..row + 1);
+            (start, acc) = (row + 1, 0);
+        }
+    }
+    if start < rows {
+        ranges.push(start..rows);
+    }
+    ranges
+}
+
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    if threads == rayon::current_num_threads() {
+        return None;
+    }
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().ok()?;
+    if let Some(pool) = pools.get(&threads) {
+        return Some(pool.clone());
+    }
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .ok()?,
+    );
+    pools.insert(threads, pool.clone());
+    Some(pool)
+}
+
+/// Runs `work` over ranges of rows on up to `threads` threads, in order.
+fn for_ranges<T: Send>(
+    col: &dyn ByteColumn,
+    threads: usize,
+    work: impl Fn(Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let ranges = plan(col, threads);
+    if ranges.len() == 1 {
+        return ranges.into_iter().map(work).collect();
+    }
+    let run = || ranges.into_par_iter().map(&work).collect();
+    match pool(threads) {
+        Some(pool) => pool.install(run),
+        None => run(),
+    }
+}
+
+/// Applies `cell` to every non-null value, building a binary column.
+fn map_cells(
+    col: &dyn ByteColumn,
+    threads: usize,
+    on_error: OnError,
+    reserve: impl Fn(usize) -> usize + Sync,
+    cell: impl Fn(&[u8], &mut Vec<u8>) -> Result<(), Error> + Sync,
+) -> Result<BinaryOutput, RowError> {
+    let results = for_ranges(col, threads, |rows| {
+        let input: usize = rows
+            .clone()
+            .map(|i| col.value(i).map_or(0, <[u8]>::len))
+            .sum();
+        let mut chunk = Chunk {
+            values: Vec::with_capacity(reserve(input)),
+            ends: Vec::with_capacity(rows.len()),
+            valid: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            let Some(value) = col.value(row) else {
+                chunk.push(false);
+                continue;
+            };
+            let mark = chunk.values.len();
+            match cell(value, &mut chunk.values) {
+                Ok(()) => chunk.push(true),
+                Err(error) if on_error == OnError::Raise => return Err(RowError { row, error }),
+                Err(_) => {
+                    chunk.values.truncate(mark);
+                    chunk.push(false);
+                }
+            }
+        }
+        Ok(chunk)
+    });
+    // Chunks are in row order, so the first error is the lowest row's.
+    let chunks = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(BinaryOutput { chunks })
+}
+
+/// Compresses every cell with `codec`.
+pub fn compress(
+    col: &dyn ByteColumn,
+    codec: Codec,
+    format: CellFormat,
+    threads: usize,
+) -> Result<BinaryOutput, RowError> {
+    // Compressed output rarely exceeds half the input; growth covers the rest.
+    let reserve = |input: usize| input / 2 + 4096;
+    map_cells(
+        col,
+        threads,
+        OnError::Raise,
+        reserve,
+        |value, out| match format {
+            CellFormat::S4 => frame::encode_frame_append(&codec, value, out),
+            CellFormat::Raw => codec.compress_append(value, out).map(drop),
+        },
+    )
+}
+
+/// How to decode cells.
+#[derive(Debug, Clone, Copy)]
+pub struct Decode {
+    pub format: CellFormat,
+    /// The codec of `Raw` cells (S4 cells name theirs in each frame).
+    pub codec: Codec,
+    /// The most bytes one cell may decode to.
+    pub max_output_size: u64,
+    pub on_error: OnError,
+}
+
+/// Decodes one S4 object body, checking every frame's size and CRC32C.
+pub fn decode_body_append(
+    body: &[u8],
+    max_output_size: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut total = 0u64;
+    for frame in frame::frames(body) {
+        total = total.saturating_add(frame?.0.original_size);
+    }
+    check_limit(total, max_output_size)?;
+    for frame in frame::frames(body) {
+        let (header, payload) = frame?;
+        frame::decoder_for(header.codec)?.decompress_append(
+            payload,
+            header.original_size,
+            header.crc32c,
+            out,
+        )?;
+    }
+    Ok(())
+}
+
+/// Decompresses every cell.
+pub fn decompress(
+    col: &dyn ByteColumn,
+    spec: Decode,
+    threads: usize,
+) -> Result<BinaryOutput, RowError> {
+    let reserve = |input: usize| input.saturating_mul(4);
+    map_cells(
+        col,
+        threads,
+        spec.on_error,
+        reserve,
+        |value, out| match spec.format {
+            CellFormat::S4 => decode_body_append(value, spec.max_output_size, out),
+            CellFormat::Raw => spec
+                .codec
+                .decompress_unsized_append(value, spec.max_output_size, out)
+                .map(drop),
+        },
+    )
+}
+
+/// CRC32C of every cell; `None` for nulls.
+pub fn crc32c(col: &dyn ByteColumn, threads: usize) -> Vec<Option<u32>> {
+    for_ranges(col, threads, |rows| {
+        rows.map(|row| col.value(row).map(crate::crc::crc32c))
+            .collect::<Vec<_>>()
+    })
+    .concat()
+}
+
+/// Header summary of every S4 cell; `None` for nulls (and for malformed
+/// cells with `OnError::Null`).
+pub fn frame_info(
+    col: &dyn ByteColumn,
+    on_error: OnError,
+) -> Result<Vec<Option<BodyInfo>>, RowError> {
+    (0..col.len())
+        .map(
+            |row| match col.value(row).map(frame::body_info).transpose() {
+                Ok(info) => Ok(info),
+                Err(_) if on_error == OnError::Null => Ok(None),
+                Err(error) => Err(RowError { row, error }),
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Cells(Vec<Option<Vec<u8>>>);
+
+    impl ByteColumn for Cells {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn value(&self, row: usize) -> Option<&[u8]> {
+            self.0[row].as_deref()
+        }
+    }
+
+    fn column(rows: usize) -> Cells {
+        Cells(
+            (0..rows)
+                .map(|i| {
+                    (i % 7 != 3).then(|| {
+                        format!("{{\"id\":{i},\"msg\":\"{}\"}}", "payload ".repeat(i % 40))
+                            .into_bytes()
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    fn rows(out: BinaryOutput) -> Vec<Option<Vec<u8>>> {
+        let c = out.concat();
+        (0..c.offsets.len() - 1)
+            .map(|i| {
+                let valid = c.validity.as_ref().is_none_or(|v| v[i]);
+                valid.then(|| c.values[c.offsets[i] as usize..c.offsets[i + 1] as usize].to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_are_identical_across_thread_counts() {
+        let col = column(20_000);
+        for format in [CellFormat::S4, CellFormat::Raw] {
+            for codec in [Codec::zstd(3), Codec::gzip(6), Codec::Passthrough] {
+                let serial = rows(compress(&col, codec, format, 1).unwrap());
+                let parallel = compress(&col, codec, format, 4).unwrap();
+                assert!(parallel.chunks.len() > 1);
+                let parallel = rows(parallel);
+                assert_eq!(serial, parallel);
+                let compressed = Cells(parallel);
+                let spec = Decode {
+                    format,
+                    codec,
+                    max_output_size: crate::MAX_DECOMPRESSED_BYTES,
+                    on_error: OnError::Raise,
+                };
+                assert_eq!(rows(decompress(&compressed, spec, 3).unwrap()), col.0);
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_cell_reports_its_row_or_becomes_null() {
+        let col = column(5_000);
+        let mut cells = rows(compress(&col, Codec::zstd(1), CellFormat::S4, 2).unwrap());
+        let victim = cells[4321].as_mut().unwrap();
+        let last = victim.len() - 1;
+        victim[last] ^= 0x55;
+        let cells = Cells(cells);
+        let mut spec = Decode {
+            format: CellFormat::S4,
+            codec: Codec::zstd(3),
+            max_output_size: crate::MAX_DECOMPRESSED_BYTES,
+            on_error: OnError::Raise,
+        };
+        let err = decompress(&cells, spec, 2).unwrap_err();
+        assert_eq!(err.row, 4321);
+        spec.on_error = OnError::Null;
+        let out = rows(decompress(&cells, spec, 2).unwrap());
+        assert_eq!(out[4321], None);
+        assert_eq!(out[4320], col.0[4320]);
+    }
+
+    #[test]
+    fn max_output_size_is_checked_before_decoding() {
+        let col = Cells(vec![Some(vec![b'x'; 10_000])]);
+        let cells = Cells(rows(
+            compress(&col, Codec::zstd(3), CellFormat::S4, 1).unwrap(),
+        ));
+        for format in [CellFormat::S4] {
+            let spec = Decode {
+                format,
+                codec: Codec::zstd(3),
+                max_output_size: 9_999,
+                on_error: OnError::Raise,
+            };
+            let err = decompress(&cells, spec, 1).unwrap_err();
+            assert!(matches!(err.error, Error::ManifestSizeExceedsLimit { .. }));
+        }
+    }
+
+    #[test]
+    fn crc_and_info() {
+        let col = column(100);
+        let crcs = crc32c(&col, 2);
+        assert_eq!(crcs[3], None);
+        assert_eq!(crcs[5], Some(crate::crc32c(col.0[5].as_ref().unwrap())));
+        let framed = Cells(rows(
+            compress(&col, Codec::gzip(6), CellFormat::S4, 1).unwrap(),
+        ));
+        let info = frame_info(&framed, OnError::Raise).unwrap();
+        assert_eq!(info[5].unwrap().crc32c, crcs[5].unwrap());
+        assert_eq!(
+            info[5].unwrap().original_size,
+            col.0[5].as_ref().unwrap().len() as u64
+        );
+    }
+
+    #[test]
+    fn empty_body_decodes_to_empty_value() {
+        let cells = Cells(vec![Some(Vec::new())]);
+        let spec = Decode {
+            format: CellFormat::S4,
+            codec: Codec::zstd(3),
+            max_output_size: 10,
+            on_error: OnError::Raise,
+        };
+        assert_eq!(
+            rows(decompress(&cells, spec, 1).unwrap()),
+            vec![Some(Vec::new())]
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! S4F2 data frames and S4P1 padding frames (FORMAT.md §8): parsing, writing
+//! and the per-cell "s4" format of the column kernels.
+
+use crate::codec::{Codec, CodecKind};
+use crate::crc::crc32c;
+use crate::error::{Error, Result};
+
+pub const FRAME_MAGIC: [u8; 4] = *b"S4F2";
+pub const PADDING_MAGIC: [u8; 4] = *b"S4P1";
+pub const FRAME_HEADER_BYTES: usize = 28;
+pub const PADDING_HEADER_BYTES: usize = 12;
+
+/// The 28-byte header of an S4F2 frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub codec: CodecKind,
+    pub original_size: u64,
+    pub compressed_size: u64,
+    pub crc32c: u32,
+}
+
+impl FrameHeader {
+    pub fn to_bytes(&self) -> [u8; FRAME_HEADER_BYTES] {
+        let mut out = [0u8; FRAME_HEADER_BYTES];
+        out[..4].copy_from_slice(&FRAME_MAGIC);
+        out[4..8].copy_from_slice(&self.codec.id().to_le_bytes());
+        out[8..16].copy_from_slice(&self.original_size.to_le_bytes());
+        out[16..24].copy_from_slice(&self.compressed_size.to_le_bytes());
+        out[24..28].copy_from_slice(&self.crc32c.to_le_bytes());
+        out
+    }
+}
+
+fn too_short(got: usize, need: usize) -> Error {
+    Error::Frame(format!(
+        "frame too short: need at least {need} bytes, got {got}"
+    ))
+}
+
+fn u64_at(data: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(data: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn payload_len(declared: u64, available: usize) -> Result<usize> {
+    let len = usize::try_from(declared).map_err(|_| {
+        Error::Frame(format!(
+            "frame compressed_size {declared} does not fit this platform"
+        ))
+    })?;
+    if len > available {
+        return Err(Error::Frame(format!(
+            "frame compressed_size {declared} exceeds remaining buffer {available}"
+        )));
+    }
+    Ok(len)
+}
+
+/// Parses one S4F2 frame at the start of `data` (no padding skipping):
+/// returns its header, payload and the bytes after it.
+pub fn read_frame(data: &[u8]) -> Result<(FrameHeader, &[u8], &[u8])> {
+    if data.len() < FRAME_HEADER_BYTES {
+        return Err(too_short(data.len(), FRAME_HEADER_BYTES));
+    }
+    if data[..4] != FRAME_MAGIC {
+        return Err(Error::Frame(format!(
+            "bad frame magic: expected {:?}, got {:?}",
+            FRAME_MAGIC,
+            &data[..4]
+        )));
+    }
+    let id = u32_at(data, 4);
+    let codec =
+        CodecKind::from_id(id).ok_or_else(|| Error::Frame(format!("unknown codec id {id}")))?;
+    let compressed_size = u64_at(data, 16);
+    let rest = &data[FRAME_HEADER_BYTES..];
+    let len = payload_len(compressed_size, rest.len())?;
+    let header = FrameHeader {
+        codec,
+        original_size: u64_at(data, 8),
+        compressed_size,
+        crc32c: u32_at(data, 24),
+    };
+    Ok((header, &rest[..len], &rest[len..]))
+}
+
+/// Iterates the data frames of an S4 object body, skipping S4P1 padding.
+/// The first error ends the iteration.
+#[derive(Debug, Clone)]
+pub struct Frames<'a> {
+    rest: &'a [u8],
+    failed: bool,
+}
+
+pub fn frames(body: &[u8]) -> Frames<'_> {
+    Frames {
+        rest: body,
+        failed: false,
+    }
+}
+
+impl<'a> Frames<'a> {
+    /// Bytes not yet consumed.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    fn step(&mut self) -> Result<Option<(FrameHeader, &'a [u8])>> {
+        loop {
+            let rest = self.rest;
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            if rest.len() >= 4 && rest[..4] == PADDING_MAGIC {
+                if rest.len() < PADDING_HEADER_BYTES {
+                    return Err(too_short(rest.len(), FRAME_HEADER_BYTES));
+                }
+                let after = &rest[PADDING_HEADER_BYTES..];
+                let len = payload_len(u64_at(rest, 4), after.len())?;
+                self.rest = &after[len..];
+                continue;
+            }
+            let (header, payload, after) = read_frame(rest)?;
+            self.rest = after;
+            return Ok(Some((header, payload)));
+        }
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<(FrameHeader, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.step().transpose();
+        self.failed = matches!(item, Some(Err(_)));
+        item
+    }
+}
+
+/// The CPU decoder for a frame's codec, if this build has one.
+pub fn decoder_for(kind: CodecKind) -> Result<Codec> {
+    match kind {
+        CodecKind::Passthrough => Ok(Codec::Passthrough),
+        CodecKind::CpuZstd => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
+        CodecKind::CpuGzip => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
+        other => Err(Error::UnregisteredCodec(other)),
+    }
+}
+
+/// Appends one S4F2 frame holding `src` compressed with `codec`.
+pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    let payload_len = codec.compress_append(src, out)?;
+    let header = FrameHeader {
+        codec: codec.kind(),
+        original_size: src.len() as u64,
+        compressed_size: payload_len as u64,
+        crc32c: crc32c(src),
+    };
+    out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+    Ok(())
+}
+
+/// Summary of an object body read from its headers alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyInfo {
+    /// The codec of every frame, or `None` when frames use several codecs.
+    pub codec: Option<CodecKind>,
+    pub frames: usize,
+    pub original_size: u64,
+    pub compressed_size: u64,
+    /// CRC32C of the whole original body (frame CRCs combined).
+    pub crc32c: u32,
+}
+
+/// Reads every header of `body` without decompressing.
+pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
+    let mut info = BodyInfo {
+        codec: None,
+        frames: 0,
+        original_size: 0,
+        compressed_size: 0,
+        crc32c: 0,
+    };
+    for frame in frames(body) {
+        let (header, _) = frame?;
+        info.codec = match (info.frames, info.codec) {
+            (0, _) => Some(header.codec),
+            (_, Some(kind)) if kind == header.codec => Some(kind),
+            _ => None,
+        };
+        info.frames += 1;
+        info.crc32c = combine_crc(info.crc32c, header.crc32c, header.original_size);
+        info.original_size = info.original_size.saturating_add(header.original_size);
+        info.compressed_size = info.compressed_size.saturating_add(header.compressed_size);
+    }
+    Ok(info)
+}
+
+fn combine_crc(first: u32, second: u32, second_len: u64) -> u32 {
+    if second_len == 0 {
+        return first;
+    }
+    crc32c::crc32c_combine(first, second, second_len as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip_and_padding() {
+        let codec = Codec::zstd(3);
+        let mut body = Vec::new();
+        encode_frame_append(&codec, b"hello ", &mut body).unwrap();
+        body.extend_from_slice(&PADDING_MAGIC);
+        body.extend_from_slice(&5u64.to_le_bytes());
+        body.extend_from_slice(&[1, 2, 3, 4, 5]);
+        encode_frame_append(&Codec::gzip(6), b"world", &mut body).unwrap();
+        let parsed: Vec<_> = frames(&body).collect::<Result<_>>().unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0.codec, CodecKind::CpuZstd);
+        assert_eq!(parsed[1].0.original_size, 5);
+        let info = body_info(&body).unwrap();
+        assert_eq!(info.codec, None);
+        assert_eq!(info.original_size, 11);
+        assert_eq!(info.crc32c, crc32c(b"hello world"));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(read_frame(b"S4F2\0"), Err(Error::Frame(_))));
+        let mut frame = FrameHeader {
+            codec: CodecKind::Passthrough,
+            original_size: 3,
+            compressed_size: 3,
+            crc32c: crc32c(b"abc"),
+        }
+        .to_bytes()
+        .to_vec();
+        frame.extend_from_slice(b"abc");
+        assert!(read_frame(&frame).is_ok());
+        let mut unknown = frame.clone();
+        unknown[4] = 9;
+        assert!(read_frame(&unknown)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown codec id 9"));
+        let mut truncated = frame.clone();
+        truncated.pop();
+        assert!(read_frame(&truncated).is_err());
+        let mut garbage = frame.clone();
+        garbage.extend_from_slice(b"xyz");
+        let results: Vec<_> = frames(&garbage).collect();
+        assert_eq!(results.len(), 2);
+        assert!(results[1].is_err());
+    }
+}
