@@ -32,7 +32,7 @@ demo: build
 test: $(VENV)/.dev-deps build
 	$(CARGO) test --quiet
 	$(CARGO) test --quiet --features nvcomp-gpu
-	$(PY) -m mypy.stubtest s4_codec --allowlist tests/stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest s4_codec --mypy-config-file pyproject.toml --allowlist tests/stubtest-allowlist.txt
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.bench-deps build

@@ -1,4 +1,4 @@
-from typing import final
+from typing import Any, final
 
 from typing_extensions import Buffer
 
@@ -20,6 +20,10 @@ __all__ = [
     "CpuGzip",
     "crc32c",
     "gpu_available",
+    "arrow_compress",
+    "arrow_decompress",
+    "arrow_crc32c",
+    "arrow_frame_info",
 ]
 
 class S4Error(ValueError): ...
@@ -62,3 +66,23 @@ class CpuGzip:
 
 def crc32c(data: Buffer) -> int: ...
 def gpu_available() -> bool: ...
+
+# Column kernels behind s4_codec.arrow (arguments are validated there).
+def arrow_compress(
+    values: Any,
+    codec: str = "zstd",
+    level: int | None = None,
+    format: str = "s4",
+    threads: int | None = None,
+) -> Any: ...
+def arrow_decompress(
+    values: Any,
+    codec: str | None = None,
+    format: str = "s4",
+    max_output_size: int | None = None,
+    on_error: str = "raise",
+    as_string: bool = False,
+    threads: int | None = None,
+) -> Any: ...
+def arrow_crc32c(values: Any, threads: int | None = None) -> Any: ...
+def arrow_frame_info(values: Any, on_error: str = "raise") -> Any: ...

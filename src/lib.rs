@@ -12,6 +12,8 @@ pub mod gzip;
 pub mod zstd;
 
 #[cfg(feature = "python")]
+mod arrow_ffi;
+#[cfg(feature = "python")]
 mod python;
 
 pub use codec::{Codec, CodecKind, MAX_DECOMPRESSED_BYTES};

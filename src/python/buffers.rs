@@ -59,14 +59,19 @@ impl Drop for ByteView<'_> {
     }
 }
 
-/// Runs `work` with the GIL released. A panic inside becomes
-/// `S4BackendError` instead of unwinding into the interpreter.
+/// Runs core work with the GIL released; core errors become exceptions.
 pub fn detached<T: Send>(
     py: Python<'_>,
     work: impl FnOnce() -> crate::Result<T> + Send,
 ) -> PyResult<T> {
+    detached_with(py, work)?.map_err(PyErr::from)
+}
+
+/// Runs `work` with the GIL released. A panic inside becomes
+/// `S4BackendError` instead of unwinding into the interpreter.
+pub fn detached_with<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
     match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
-        Ok(result) => result.map_err(PyErr::from),
+        Ok(result) => Ok(result),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()

@@ -1,7 +1,7 @@
 //! The compiled module `s4_codec._internal`. Doors only convert and dispatch.
 
-mod buffers;
-mod errors;
+pub(crate) mod buffers;
+pub(crate) mod errors;
 mod scalar;
 
 use pyo3::prelude::*;
@@ -15,5 +15,6 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scalar::CpuGzip>()?;
     m.add_function(wrap_pyfunction!(scalar::crc32c, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;
+    crate::arrow_ffi::register(m)?;
     Ok(())
 }

@@ -1,0 +1,428 @@
+//! The Arrow door: any `__arrow_c_array__` / `__arrow_c_stream__` object in
+//! (zero-copy, through pyo3-arrow), the batch kernels, pyarrow arrays out.
+
+use std::sync::Arc;
+
+use arrow_array::builder::GenericByteViewBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::types::BinaryViewType;
+use arrow_array::{
+    Array, ArrayRef, GenericBinaryArray, GenericStringArray, OffsetSizeTrait, StructArray,
+    UInt32Array, UInt64Array,
+};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3_arrow::input::AnyArray;
+use pyo3_arrow::{PyArray, PyChunkedArray};
+
+use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError};
+use crate::codec::{Codec, CodecKind, MAX_DECOMPRESSED_BYTES};
+use crate::python::buffers::detached_with;
+use crate::python::errors::to_py_err_at;
+
+/// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
+enum Cells<'a> {
+    Binary(&'a GenericBinaryArray<i32>),
+    LargeBinary(&'a GenericBinaryArray<i64>),
+    BinaryView(&'a arrow_array::BinaryViewArray),
+    Utf8(&'a GenericStringArray<i32>),
+    LargeUtf8(&'a GenericStringArray<i64>),
+    Utf8View(&'a arrow_array::StringViewArray),
+}
+
+/// The physical layout results keep: offset width, or views.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Small,
+    Large,
+    View,
+}
+
+impl<'a> Cells<'a> {
+    fn new(array: &'a dyn Array) -> PyResult<Self> {
+        Ok(match array.data_type() {
+            DataType::Binary => Cells::Binary(array.as_binary()),
+            DataType::LargeBinary => Cells::LargeBinary(array.as_binary()),
+            DataType::BinaryView => Cells::BinaryView(array.as_binary_view()),
+            DataType::Utf8 => Cells::Utf8(array.as_string()),
+            DataType::LargeUtf8 => Cells::LargeUtf8(array.as_string()),
+            DataType::Utf8View => Cells::Utf8View(array.as_string_view()),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "expected a binary or string array (binary, large_binary, binary_view, \
+                     string, large_string, string_view), got {other}"
+                )))
+            }
+        })
+    }
+
+    fn layout(&self) -> Layout {
+        match self {
+            Cells::Binary(_) | Cells::Utf8(_) => Layout::Small,
+            Cells::LargeBinary(_) | Cells::LargeUtf8(_) => Layout::Large,
+            Cells::BinaryView(_) | Cells::Utf8View(_) => Layout::View,
+        }
+    }
+}
+
+impl ByteColumn for Cells<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Cells::Binary(a) => a.len(),
+            Cells::LargeBinary(a) => a.len(),
+            Cells::BinaryView(a) => a.len(),
+            Cells::Utf8(a) => a.len(),
+            Cells::LargeUtf8(a) => a.len(),
+            Cells::Utf8View(a) => a.len(),
+        }
+    }
+
+    fn value(&self, row: usize) -> Option<&[u8]> {
+        match self {
+            Cells::Binary(a) => a.is_valid(row).then(|| a.value(row)),
+            Cells::LargeBinary(a) => a.is_valid(row).then(|| a.value(row)),
+            Cells::BinaryView(a) => a.is_valid(row).then(|| a.value(row)),
+            Cells::Utf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            Cells::LargeUtf8(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+            Cells::Utf8View(a) => a.is_valid(row).then(|| a.value(row).as_bytes()),
+        }
+    }
+}
+
+/// Why a kernel over one array failed.
+enum KernelError {
+    Py(PyErr),
+    Row(RowError),
+    NotUtf8 { row: usize },
+}
+
+impl From<PyErr> for KernelError {
+    fn from(err: PyErr) -> Self {
+        KernelError::Py(err)
+    }
+}
+
+impl From<RowError> for KernelError {
+    fn from(err: RowError) -> Self {
+        KernelError::Row(err)
+    }
+}
+
+impl KernelError {
+    /// The Python exception, with rows counted from the start of the input.
+    fn into_py(self, first_row: usize) -> PyErr {
+        match self {
+            KernelError::Py(err) => err,
+            KernelError::Row(err) => {
+                to_py_err_at(err.error, Some(&format!("row {}", first_row + err.row)))
+            }
+            KernelError::NotUtf8 { row } => PyValueError::new_err(format!(
+                "row {}: decompressed value is not valid UTF-8 (as_string=True)",
+                first_row + row
+            )),
+        }
+    }
+}
+
+/// Checks every valid row is UTF-8: an error for the first bad row, or the
+/// row turned null.
+fn validate_utf8(out: &mut BinaryOutput, on_error: OnError) -> Result<(), KernelError> {
+    let mut row = 0;
+    for chunk in &mut out.chunks {
+        let mut start = 0;
+        for (end, valid) in chunk.ends.iter().zip(chunk.valid.iter_mut()) {
+            if *valid && std::str::from_utf8(&chunk.values[start..*end]).is_err() {
+                if on_error == OnError::Raise {
+                    return Err(KernelError::NotUtf8 { row });
+                }
+                *valid = false;
+            }
+            start = *end;
+            row += 1;
+        }
+    }
+    Ok(())
+}
+
+fn offsets_array<O: OffsetSizeTrait>(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
+    let joined = out.concat();
+    let offsets = joined
+        .offsets
+        .iter()
+        .map(|&o| O::from_usize(o as usize))
+        .collect::<Option<Vec<O>>>()
+        .ok_or_else(|| {
+            PyValueError::new_err(
+                "result exceeds 2 GiB, the limit of binary/string arrays: pass large_binary \
+                 (or large_string) input",
+            )
+        })?;
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let values = Buffer::from_vec(joined.values);
+    let nulls = joined.validity.map(NullBuffer::from);
+    Ok(if utf8 {
+        // SAFETY: offsets are monotonic and within `values`; every valid row
+        // was checked to be UTF-8 by `validate_utf8`.
+        Arc::new(unsafe { GenericStringArray::<O>::new_unchecked(offsets, values, nulls) })
+    } else {
+        Arc::new(GenericBinaryArray::<O>::try_new(offsets, values, nulls).map_err(arrow_err)?)
+    })
+}
+
+/// Builds a view array over the chunks' buffers, without joining them.
+fn view_array(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
+    let mut builder = GenericByteViewBuilder::<BinaryViewType>::with_capacity(out.len());
+    for chunk in out.chunks {
+        let mut start = 0usize;
+        let block = (!chunk.values.is_empty())
+            .then(|| builder.append_block(Buffer::from_vec(chunk.values)));
+        for (&end, &valid) in chunk.ends.iter().zip(&chunk.valid) {
+            if !valid {
+                builder.append_null();
+            } else if let Some(block) = block {
+                let (offset, len) = (u32::try_from(start), u32::try_from(end - start));
+                let (Ok(offset), Ok(len)) = (offset, len) else {
+                    return Err(PyValueError::new_err("a binary_view buffer exceeds 4 GiB"));
+                };
+                builder
+                    .try_append_view(block, offset, len)
+                    .map_err(arrow_err)?;
+            } else {
+                builder.append_value([]);
+            }
+            start = end;
+        }
+    }
+    let binary = builder.finish();
+    Ok(if utf8 {
+        // SAFETY: every valid row was checked to be UTF-8 by `validate_utf8`.
+        Arc::new(unsafe { binary.to_string_view_unchecked() })
+    } else {
+        Arc::new(binary)
+    })
+}
+
+fn to_array(out: BinaryOutput, layout: Layout, utf8: bool) -> PyResult<ArrayRef> {
+    match layout {
+        Layout::Small => offsets_array::<i32>(out, utf8),
+        Layout::Large => offsets_array::<i64>(out, utf8),
+        Layout::View => view_array(out, utf8),
+    }
+}
+
+fn arrow_err(err: arrow_schema::ArrowError) -> PyErr {
+    PyValueError::new_err(err.to_string())
+}
+
+/// Applies `kernel` to every array of the input (one, or a stream's chunks)
+/// and returns a pyarrow Array or ChunkedArray to match.
+fn map_arrays<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    kernel: impl Fn(&dyn Array) -> Result<ArrayRef, KernelError>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let single = matches!(values, AnyArray::Array(_));
+    let chunked = values.into_chunked_array()?;
+    let (chunks, _) = chunked.into_inner();
+    let mut results = Vec::with_capacity(chunks.len());
+    let mut first_row = 0;
+    for chunk in &chunks {
+        results.push(kernel(chunk.as_ref()).map_err(|e| e.into_py(first_row))?);
+        first_row += chunk.len();
+    }
+    if single && results.len() == 1 {
+        let array = results.pop().expect("one result");
+        let array = PyArray::from_array_ref(array);
+        let exported = array.to_pyarrow(py)?.unbind();
+        return Ok(exported.into_bound(py));
+    }
+    let field = Arc::new(Field::new(
+        "",
+        results
+            .first()
+            .map_or(DataType::Binary, |a| a.data_type().clone()),
+        true,
+    ));
+    PyChunkedArray::try_new(results, field)?.into_pyarrow(py)
+}
+
+fn parse_format(format: &str) -> PyResult<CellFormat> {
+    match format {
+        "s4" => Ok(CellFormat::S4),
+        "raw" => Ok(CellFormat::Raw),
+        other => Err(PyValueError::new_err(format!(
+            "format must be 's4' or 'raw', got {other:?}"
+        ))),
+    }
+}
+
+fn parse_codec(codec: &str, level: Option<i32>) -> PyResult<Codec> {
+    let kind = match codec {
+        "zstd" => CodecKind::CpuZstd,
+        "gzip" => CodecKind::CpuGzip,
+        name => CodecKind::from_name(name).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "codec must be 'zstd', 'gzip' or 'passthrough', got {name:?}"
+            ))
+        })?,
+    };
+    match kind {
+        CodecKind::CpuZstd => Ok(Codec::zstd(level.unwrap_or(crate::zstd::DEFAULT_LEVEL))),
+        CodecKind::CpuGzip => Ok(Codec::gzip(
+            level.map_or(crate::gzip::DEFAULT_LEVEL, |l| l.max(0) as u32),
+        )),
+        CodecKind::Passthrough => Ok(Codec::Passthrough),
+        other => Err(PyValueError::new_err(format!(
+            "codec {other} cannot be used on the CPU"
+        ))),
+    }
+}
+
+fn parse_on_error(on_error: &str) -> PyResult<OnError> {
+    match on_error {
+        "raise" => Ok(OnError::Raise),
+        "null" => Ok(OnError::Null),
+        other => Err(PyValueError::new_err(format!(
+            "on_error must be 'raise' or 'null', got {other:?}"
+        ))),
+    }
+}
+
+fn threads_or_default(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(batch::default_threads()),
+    }
+}
+
+type KernelResult = Result<ArrayRef, KernelError>;
+
+/// Compresses every value; see `s4_codec.arrow.compress`.
+#[pyfunction]
+#[pyo3(signature = (values, codec = "zstd", level = None, format = "s4", threads = None))]
+pub fn arrow_compress<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    codec: &str,
+    level: Option<i32>,
+    format: &str,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let codec = parse_codec(codec, level)?;
+    let format = parse_format(format)?;
+    let threads = threads_or_default(threads)?;
+    map_arrays(py, values, |array| -> KernelResult {
+        let cells = Cells::new(array)?;
+        let out = detached_with(py, || batch::compress(&cells, codec, format, threads))??;
+        Ok(to_array(out, cells.layout(), false)?)
+    })
+}
+
+/// Decompresses every value; see `s4_codec.arrow.decompress`.
+#[pyfunction]
+#[pyo3(signature = (values, codec = None, format = "s4", max_output_size = None, on_error = "raise", as_string = false, threads = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn arrow_decompress<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    codec: Option<&str>,
+    format: &str,
+    max_output_size: Option<u64>,
+    on_error: &str,
+    as_string: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let format = parse_format(format)?;
+    let codec =
+        match (format, codec) {
+            (CellFormat::Raw, None) => return Err(PyValueError::new_err(
+                "format='raw' needs codec= ('zstd' or 'gzip'): raw cells do not name their codec",
+            )),
+            (_, Some(name)) => parse_codec(name, None)?,
+            (CellFormat::S4, None) => Codec::zstd(crate::zstd::DEFAULT_LEVEL),
+        };
+    let spec = Decode {
+        format,
+        codec,
+        max_output_size: max_output_size.unwrap_or(MAX_DECOMPRESSED_BYTES),
+        on_error: parse_on_error(on_error)?,
+    };
+    let threads = threads_or_default(threads)?;
+    map_arrays(py, values, |array| -> KernelResult {
+        let cells = Cells::new(array)?;
+        let out = detached_with(py, || -> Result<BinaryOutput, KernelError> {
+            let mut out = batch::decompress(&cells, spec, threads)?;
+            if as_string {
+                validate_utf8(&mut out, spec.on_error)?;
+            }
+            Ok(out)
+        })??;
+        Ok(to_array(out, cells.layout(), as_string)?)
+    })
+}
+
+/// CRC32C of every value as a uint32 array; see `s4_codec.arrow.crc32c`.
+#[pyfunction]
+#[pyo3(signature = (values, threads = None))]
+pub fn arrow_crc32c<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let threads = threads_or_default(threads)?;
+    map_arrays(py, values, |array| -> KernelResult {
+        let cells = Cells::new(array)?;
+        let crcs = detached_with(py, || batch::crc32c(&cells, threads))?;
+        Ok(Arc::new(UInt32Array::from(crcs)))
+    })
+}
+
+/// Frame headers of every S4 cell as a struct array; see
+/// `s4_codec.arrow.frame_info`.
+#[pyfunction]
+#[pyo3(signature = (values, on_error = "raise"))]
+pub fn arrow_frame_info<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    on_error: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let on_error = parse_on_error(on_error)?;
+    map_arrays(py, values, |array| -> KernelResult {
+        let cells = Cells::new(array)?;
+        let infos = batch::frame_info(&cells, on_error)?;
+        let codec: arrow_array::StringArray = infos
+            .iter()
+            .map(|i| i.map(|i| i.codec.map_or("mixed", CodecKind::name)))
+            .collect();
+        let original: UInt64Array = infos.iter().map(|i| i.map(|i| i.original_size)).collect();
+        let compressed: UInt64Array = infos.iter().map(|i| i.map(|i| i.compressed_size)).collect();
+        let crc: UInt32Array = infos.iter().map(|i| i.map(|i| i.crc32c)).collect();
+        let valid = NullBuffer::from(infos.iter().map(Option::is_some).collect::<Vec<_>>());
+        let fields = vec![
+            Field::new("codec", DataType::Utf8, true),
+            Field::new("original_size", DataType::UInt64, true),
+            Field::new("compressed_size", DataType::UInt64, true),
+            Field::new("crc32c", DataType::UInt32, true),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(codec),
+            Arc::new(original),
+            Arc::new(compressed),
+            Arc::new(crc),
+        ];
+        let nulls = (valid.null_count() > 0).then_some(valid);
+        let array = StructArray::try_new(fields.into(), columns, nulls).map_err(arrow_err)?;
+        Ok(Arc::new(array))
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(arrow_compress, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow_decompress, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow_crc32c, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow_frame_info, m)?)?;
+    Ok(())
+}
