@@ -29,11 +29,22 @@ build: $(VENV)/.build-deps
 demo: build
 	$(PY) examples/demo.py
 
-test: $(VENV)/.dev-deps build
+# The oldest polars we support, in a venv of its own over the same build.
+POLARS_FLOOR := 1.34.0
+FLOOR_VENV := .venv-polars-floor
+
+$(FLOOR_VENV)/.deps: Makefile
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		polars==$(POLARS_FLOOR) pyarrow pytest mypy
+	touch $@
+
+test: $(VENV)/.dev-deps build $(FLOOR_VENV)/.deps
 	$(CARGO) test --quiet
 	$(CARGO) test --quiet --features nvcomp-gpu
 	$(PY) -m mypy.stubtest s4_codec --mypy-config-file pyproject.toml --allowlist tests/stubtest-allowlist.txt
 	$(PY) -m pytest -q
+	PYTHONPATH=$(CURDIR) $(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_polars.py
 
 bench: $(VENV)/.bench-deps build
 	$(PY) benchmarks/run.py
@@ -50,4 +61,4 @@ fmt: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf target $(VENV) s4_codec/*.so
+	rm -rf target $(VENV) $(FLOOR_VENV) s4_codec/*.so

@@ -25,6 +25,7 @@ from s4_codec import CpuGzip, CpuZstd  # noqa: E402
 
 KiB, MiB = 1 << 10, 1 << 20
 QUICK = False
+FULL = False
 
 
 ROUNDS = 5
@@ -287,16 +288,328 @@ def scalar_section() -> None:
         table.print()
 
 
-SECTIONS = {"scalar": scalar_section}
+def column_values(n: int, low: int, high: int, seed: int = 5):
+    """n JSON-log-like values of low..high bytes as a pyarrow binary array,
+    cut at random places from a generated log so values differ."""
+    import numpy as np
+    import pyarrow as pa
+
+    base = json_like(32 * MiB, seed)
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(low, high + 1, n)
+    starts = rng.integers(0, len(base) - high, n)
+    values = b"".join(
+        base[start : start + length]
+        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True)
+    )
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    typ, width = (pa.binary(), np.int32) if offsets[-1] < 2**31 else (pa.large_binary(), np.int64)
+    return pa.Array.from_buffers(
+        typ, n, [None, pa.py_buffer(offsets.astype(width)), pa.py_buffer(values)]
+    )
+
+
+def once(fn: Callable[[], object], repeat: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def columns_section() -> None:
+    import s4_codec.arrow as s4a
+
+    zstandard = import_or_none("zstandard")
+    table = Table("columns: s4_codec.arrow vs python-zstandard / stdlib (wall clock, 2 cores)")
+    cases = [
+        ("1M x 200-2000 B", 200_000 if QUICK else 1_000_000, 200, 2000),
+        (
+            "100k x 10-100 KiB",
+            2_000 if QUICK else 10_000 if not FULL else 100_000,
+            10 * KiB,
+            100 * KiB,
+        ),
+    ]
+    for label, n, low, high in cases:
+        arr = column_values(n, low, high)
+        size = arr.nbytes
+        rows = arr.to_pylist()
+        print(f"{label}: {n:,} values, {size / MiB:,.0f} MiB")
+        for codec, level in (("zstd", 3), ("gzip", 6)):
+            t_raw = once(lambda: s4a.compress(arr, codec=codec, level=level, format="raw"))
+            t_raw1 = once(
+                lambda: s4a.compress(arr, codec=codec, level=level, format="raw", threads=1)
+            )
+            t_s4 = once(lambda: s4a.compress(arr, codec=codec, level=level))
+            raw = s4a.compress(arr, codec=codec, level=level, format="raw")
+            framed = s4a.compress(arr, codec=codec, level=level)
+            d_raw = once(lambda: s4a.decompress(raw, codec=codec, format="raw"))
+            d_raw1 = once(lambda: s4a.decompress(raw, codec=codec, format="raw", threads=1))
+            d_s4 = once(lambda: s4a.decompress(framed))
+            print(
+                f"  {codec}-{level}: s4 format costs {t_s4 / t_raw - 1:+.1%} on compress, "
+                f"{d_s4 / d_raw - 1:+.1%} on decompress vs raw; "
+                f"compressed {raw.nbytes / size:.3f} of input"
+            )
+            if codec == "zstd" and zstandard:
+                cctx = zstandard.ZstdCompressor(level=level)
+                dctx = zstandard.ZstdDecompressor()
+                t_multi = once(lambda: cctx.multi_compress_to_buffer(rows, threads=1))
+                t_loop = once(lambda: [cctx.compress(v) for v in arr.to_pylist()])
+                d_loop = once(lambda: [dctx.decompress(v) for v in raw.to_pylist()])
+                table.add(
+                    f"{label} zstd-3 compress raw",
+                    size,
+                    t_raw,
+                    "multi_compress_to_buffer(threads=1)",
+                    t_multi,
+                )
+                table.add(
+                    f"{label} zstd-3 compress raw threads=1",
+                    size,
+                    t_raw1,
+                    "multi_compress_to_buffer(threads=1)",
+                    t_multi,
+                )
+                table.add(
+                    f"{label} zstd-3 compress raw",
+                    size,
+                    t_raw,
+                    "per-row loop over to_pylist()",
+                    t_loop,
+                )
+                table.add(
+                    f"{label} zstd-3 compress s4",
+                    size,
+                    t_s4,
+                    "per-row loop over to_pylist()",
+                    t_loop,
+                )
+                table.add(
+                    f"{label} zstd-3 decompress raw",
+                    size,
+                    d_raw,
+                    "per-row loop over to_pylist()",
+                    d_loop,
+                )
+                table.add(
+                    f"{label} zstd-3 decompress raw threads=1",
+                    size,
+                    d_raw1,
+                    "per-row loop over to_pylist()",
+                    d_loop,
+                )
+                table.add(
+                    f"{label} zstd-3 decompress s4",
+                    size,
+                    d_s4,
+                    "per-row loop over to_pylist()",
+                    d_loop,
+                )
+            if codec == "gzip":
+                t_loop = once(lambda: [gzip.compress(v, 6, mtime=0) for v in arr.to_pylist()])
+                d_loop = once(lambda: [zlib.decompress(v, 31) for v in raw.to_pylist()])
+                table.add(f"{label} gzip-6 compress raw", size, t_raw, "stdlib gzip loop", t_loop)
+                table.add(
+                    f"{label} gzip-6 compress raw threads=1",
+                    size,
+                    t_raw1,
+                    "stdlib gzip loop",
+                    t_loop,
+                )
+                table.add(f"{label} gzip-6 decompress raw", size, d_raw, "stdlib zlib loop", d_loop)
+    table.print()
+    memory_probe()
+
+
+MEMORY_PROBE = """
+import resource, sys
+import numpy as np, pyarrow as pa
+import s4_codec.arrow as s4a
+n, width = 1 << 20, 1024
+rng = np.random.default_rng(1)
+words = np.frombuffer(b"the quick brown fox jumps over lazy dogs 0123456789 {}:,\n", np.uint8)
+values = words[rng.integers(0, len(words), n * width)]
+arr = pa.Array.from_buffers(pa.large_binary(), n, [None,
+    pa.py_buffer(np.arange(0, (n + 1) * width, width, dtype=np.int64)), pa.py_buffer(values)])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = s4a.compress(arr)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = before - arr.nbytes
+print(arr.nbytes, out.nbytes, peak - base)
+"""
+
+
+def memory_probe() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True
+    ).stdout.split()
+    inp, outp, peak = (int(x) for x in out)
+    print(
+        f"\npeak RSS compressing a {inp / 2**30:.2f} GiB column: {peak / 2**30:.2f} GiB = "
+        f"{peak / (inp + outp):.2f} x (input + output)"
+    )
+
+
+def polars_section() -> None:
+    import polars as pl
+
+    import s4_codec.arrow as s4a
+
+    zstandard = import_or_none("zstandard")
+    n = 200_000 if QUICK else 1_000_000
+    arr = column_values(n, 200, 2000)
+    df = pl.DataFrame({"blob": pl.Series("blob", arr)})
+    size = arr.nbytes
+    print(f"\npolars: {n:,} values of 200-2000 B, {size / MiB:,.0f} MiB, zstd-3")
+    table = Table("polars plugin, zstd-3 compress (wall clock, 2 cores)")
+    expr = pl.col("blob").s4.compress(format="raw")
+    eager = once(lambda: df.select(expr))
+    lazy = once(lambda: df.lazy().select(expr).collect())
+    streaming = once(lambda: df.lazy().select(expr).collect(engine="streaming"))
+    arrow = once(lambda: s4a.compress(arr, format="raw"))
+    table.add("plugin eager", size, eager, "s4_codec.arrow.compress", arrow)
+    table.add("plugin lazy", size, lazy, "plugin eager", eager)
+    table.add("plugin streaming", size, streaming, "plugin eager", eager)
+    if zstandard:
+        per_row = once(
+            lambda: df.select(
+                pl.col("blob").map_elements(
+                    lambda b: zstandard.ZstdCompressor(level=3).compress(b),
+                    return_dtype=pl.Binary,
+                )
+            ),
+            repeat=1,
+        )
+        cctx = zstandard.ZstdCompressor(level=3)
+        listcomp = once(lambda: [cctx.compress(b) for b in df["blob"].to_list()])
+        table.add("plugin eager", size, eager, "map_elements (new ctx/row)", per_row)
+        table.add("plugin eager", size, eager, "list comp (reused ctx)", listcomp)
+    table.print()
+
+
+def objects_section() -> None:
+    zstandard = import_or_none("zstandard")
+    size = 64 * MiB if QUICK else 256 * MiB
+    data = json_like(size)
+    table = Table(f"S4 objects: {size >> 20} MiB multi-frame object, zstd-3")
+    obj = s4_codec.encode_s4_object(data, "cpu-zstd", 3)
+    enc1 = once(lambda: s4_codec.encode_s4_object(data, "cpu-zstd", 3, threads=1))
+    enc2 = once(lambda: s4_codec.encode_s4_object(data, "cpu-zstd", 3, threads=2))
+    dec1 = once(lambda: s4_codec.decode_s4_object(obj["body"], obj["metadata"], threads=1))
+    dec2 = once(lambda: s4_codec.decode_s4_object(obj["body"], obj["metadata"], threads=2))
+    table.add("encode threads=2", size, enc2, "encode threads=1", enc1)
+    table.add("decode threads=2", size, dec2, "decode threads=1", dec1)
+    if zstandard:
+        whole = zstandard.ZstdCompressor(level=3).compress(data)
+        table.add(
+            "encode threads=2",
+            size,
+            enc2,
+            "python-zstandard whole buffer",
+            once(lambda: zstandard.ZstdCompressor(level=3).compress(data)),
+        )
+        table.add(
+            "decode threads=2",
+            size,
+            dec2,
+            "python-zstandard whole buffer",
+            once(lambda: zstandard.ZstdDecompressor().decompress(whole)),
+        )
+    table.print()
+    # Dictionary vs plain zstd on ~1 KB JSON values.
+    values = [json_like(1024, seed=100 + i) for i in range(20_000)]
+    dictionary = s4_codec.train_dictionary(values[:5000])
+    plain, with_dict = CpuZstd(3), s4_codec.CpuZstdDict(dictionary, 3)
+    held_out = values[5000:]
+    t_plain = once(lambda: [plain.compress(v) for v in held_out])
+    t_dict = once(lambda: [with_dict.compress(v) for v in held_out])
+    ratio_plain = sum(len(v) for v in held_out) / sum(len(plain.compress(v)[0]) for v in held_out)
+    ratio_dict = sum(len(v) for v in held_out) / sum(
+        len(with_dict.compress(v)[0]) for v in held_out
+    )
+    print(
+        f"dictionary on 1 KB JSON values (15k held-out values): ratio {ratio_dict:.2f}x vs "
+        f"plain {ratio_plain:.2f}x ({ratio_dict / ratio_plain:.2f}x better); speed "
+        f"{t_plain / t_dict:.2f}x plain's"
+    )
+
+
+def spark_section() -> None:
+    import shutil
+
+    if shutil.which("java") is None:
+        print("\n(spark section skipped: no Java)")
+        return
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    import pyspark.sql.functions as F
+    from pyspark.sql import SparkSession
+
+    from s4_codec.spark import compress_columns
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.memory", "3g")
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    n = 200_000 if QUICK else 1_000_000
+    df = spark.range(n, numPartitions=8).selectExpr(
+        "id",
+        "concat(to_json(named_struct('id', id, 'user', concat('u', id % 5000), 'event', "
+        "'page_view', 'path', concat('/item/', id % 977))), repeat(' pad', 225)) as payload",
+    )
+
+    @F.pandas_udf("binary")
+    def per_row_zstd(values):  # what users write without s4-codec
+        import zstandard
+
+        cctx = zstandard.ZstdCompressor(level=3)
+        return values.map(lambda s: cctx.compress(s.encode()))
+
+    def run(frame):
+        frame.write.format("noop").mode("overwrite").save()
+
+    ours = compress_columns(df, "payload")
+    theirs = df.select("id", per_row_zstd("payload").alias("payload"))
+    run(ours)  # warm-up: JVM, Python workers
+    run(theirs)
+    t_ours = once(lambda: run(ours))
+    t_theirs = once(lambda: run(theirs))
+    size = n * 1000
+    table = Table(f"spark local[2]: {n:,} rows x ~1 KB JSON, zstd-3")
+    table.add("compress_columns (mapInArrow)", size, t_ours, "pandas_udf + zstandard/row", t_theirs)
+    table.print()
+    spark.stop()
+
+
+SECTIONS = {
+    "scalar": scalar_section,
+    "columns": columns_section,
+    "polars": polars_section,
+    "objects": objects_section,
+    "spark": spark_section,
+}
 
 
 def main() -> None:
-    global QUICK
+    global QUICK, FULL
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer sizes and data kinds")
+    parser.add_argument(
+        "--full", action="store_true", help="issue-sized inputs (slow, ~10 GiB RAM)"
+    )
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     args = parser.parse_args()
-    QUICK = args.quick
+    QUICK, FULL = args.quick, args.full
     print(
         f"s4-codec {s4_codec.__version__}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
     )

@@ -1,4 +1,5 @@
-from typing import Any, final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypedDict, final
 
 from typing_extensions import Buffer
 
@@ -24,7 +25,29 @@ __all__ = [
     "arrow_decompress",
     "arrow_crc32c",
     "arrow_frame_info",
+    "FRAME_MAGIC",
+    "PADDING_MAGIC",
+    "FRAME_HEADER_BYTES",
+    "SIDECAR_SUFFIX",
+    "CpuZstdDict",
+    "FrameIter",
+    "read_frame",
+    "frame_iter",
+    "pick_chunk_size",
+    "encode_s4_object",
+    "decode_s4_object",
+    "plan_range",
+    "decode_index",
+    "encode_index",
+    "bind_index",
+    "decompress_raw",
+    "train_dictionary",
 ]
+
+FRAME_MAGIC: bytes
+PADDING_MAGIC: bytes
+FRAME_HEADER_BYTES: int
+SIDECAR_SUFFIX: str
 
 class S4Error(ValueError): ...
 class S4CrcMismatchError(S4Error): ...
@@ -74,6 +97,7 @@ def arrow_compress(
     level: int | None = None,
     format: str = "s4",
     threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any: ...
 def arrow_decompress(
     values: Any,
@@ -83,6 +107,100 @@ def arrow_decompress(
     on_error: str = "raise",
     as_string: bool = False,
     threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any: ...
 def arrow_crc32c(values: Any, threads: int | None = None) -> Any: ...
 def arrow_frame_info(values: Any, on_error: str = "raise") -> Any: ...
+
+class FrameHeader(TypedDict):
+    codec: str
+    original_size: int
+    compressed_size: int
+    crc32c: int
+
+class IndexEntry(TypedDict):
+    original_offset: int
+    original_size: int
+    compressed_offset: int
+    compressed_size: int
+
+class SseBinding(TypedDict):
+    enc_chunk_size: int
+    enc_chunk_count: int
+    enc_key_id: int
+    enc_salt: bytes
+    enc_plaintext_len: int
+    enc_header_bytes: int
+
+class FrameIndex(TypedDict):
+    total_padded_size: int
+    total_original_size: int
+    source_etag: str | None
+    source_compressed_size: int | None
+    entries: list[IndexEntry]
+    sse: SseBinding | None
+
+class EncodedObject(TypedDict):
+    body: bytes
+    sidecar: bytes | None
+    metadata: dict[str, str]
+
+@final
+class CpuZstdDict:
+    """zstd with a structured or raw-content dictionary (FORMAT.md §6)."""
+
+    def __new__(cls, dict_bytes: Buffer, level: int = 3) -> CpuZstdDict: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def dict_bytes(self) -> bytes: ...
+    @property
+    def dict_id(self) -> int | None: ...
+    @property
+    def s4_dict_id(self) -> str: ...
+    def compress(self, data: Buffer) -> tuple[bytes, int, int]: ...
+    def decompress(self, data: Buffer, original_size: int, crc32c: int) -> bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[CpuZstdDict], tuple[bytes, int]]: ...
+
+@final
+class FrameIter(Iterator[tuple[FrameHeader, bytes]]):
+    def __iter__(self) -> FrameIter: ...
+    def __next__(self) -> tuple[FrameHeader, bytes]: ...
+
+def read_frame(data: Buffer) -> tuple[FrameHeader, bytes, bytes]: ...
+def frame_iter(data: Buffer) -> FrameIter: ...
+def pick_chunk_size(content_length: int) -> int: ...
+def encode_s4_object(
+    data: Buffer,
+    codec: str = "cpu-zstd",
+    level: int = 3,
+    *,
+    dictionary: Buffer | None = None,
+    threads: int | None = None,
+) -> EncodedObject: ...
+def decode_s4_object(
+    body: Buffer,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    dictionary: Buffer | None = None,
+    threads: int | None = None,
+    sidecar: Buffer | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> bytes: ...
+def plan_range(sidecar: Buffer, start: int, end: int) -> tuple[int, int, int]: ...
+def decode_index(data: Buffer) -> FrameIndex: ...
+def encode_index(
+    entries: Sequence[IndexEntry],
+    total_padded_size: int,
+    source_compressed_size: int | None = None,
+    source_etag: str | None = None,
+    sse: SseBinding | None = None,
+) -> bytes: ...
+def bind_index(
+    sidecar: Buffer, source_compressed_size: int, source_etag: str | None = None
+) -> bytes: ...
+def decompress_raw(data: Buffer, codec: str, max_output_size: int = ...) -> bytes: ...
+def train_dictionary(samples: Any, size: int = 112640) -> bytes: ...

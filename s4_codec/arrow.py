@@ -20,9 +20,19 @@ Cell formats (``format=``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 from s4_codec import _internal
+from s4_codec._options import (
+    ON_ERROR,
+    Codec,
+    Format,
+    OnError,
+    check_choice,
+    check_compress_args,
+    check_decompress_args,
+    check_int,
+)
 
 __all__ = [
     "compress",
@@ -34,52 +44,6 @@ __all__ = [
     "register_compute_functions",
 ]
 
-Codec: TypeAlias = Literal["zstd", "gzip", "passthrough"]
-Format: TypeAlias = Literal["s4", "raw"]
-OnError: TypeAlias = Literal["raise", "null"]
-
-_CODECS = {"zstd", "gzip", "passthrough", "cpu-zstd", "cpu-gzip"}
-_FORMATS = {"s4", "raw"}
-_ON_ERROR = {"raise", "null"}
-MAX_DECOMPRESSED_BYTES = 5 << 30
-
-
-def _check_choice(name: str, value: object, allowed: set[str]) -> None:
-    if value not in allowed:
-        choices = ", ".join(repr(a) for a in sorted(allowed))
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _check_int(name: str, value: object, minimum: int | None = None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int or None, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-
-
-def _check_compress_args(codec: object, level: object, format: object, threads: object) -> None:
-    _check_choice("codec", codec, _CODECS)
-    _check_int("level", level)
-    if codec in ("gzip", "cpu-gzip") and level is not None and not 0 <= level <= 9:  # type: ignore[operator]
-        raise ValueError(f"gzip level must be in 0..=9, got {level}")
-    _check_choice("format", format, _FORMATS)
-    _check_int("threads", threads, 1)
-
-
-def _check_decompress_args(
-    codec: object, format: object, max_output_size: object, on_error: object, threads: object
-) -> None:
-    if codec is not None:
-        _check_choice("codec", codec, _CODECS)
-    _check_choice("format", format, _FORMATS)
-    if format == "raw" and codec is None:
-        raise ValueError("format='raw' needs codec= ('zstd' or 'gzip'): raw cells do not name it")
-    _check_int("max_output_size", max_output_size, 0)
-    _check_choice("on_error", on_error, _ON_ERROR)
-    _check_int("threads", threads, 1)
-
 
 def compress(
     values: Any,
@@ -88,15 +52,20 @@ def compress(
     level: int | None = None,
     format: Format = "s4",
     threads: int | None = None,
+    dictionary: bytes | None = None,
 ) -> Any:
     """Compresses every value. Nulls stay null.
 
     binary/large_binary/binary_view input keeps its layout; string input gives
     the binary type of the same layout. ``level`` defaults to 3 (zstd) or 6
     (gzip); zstd levels are clamped to 1..=22. ``threads`` defaults to all cores.
+    ``dictionary`` (zstd only; e.g. from :func:`s4_codec.train_dictionary`)
+    compresses against it: ``"s4"`` cells then carry codec ``cpu-zstd-dict``.
     """
-    _check_compress_args(codec, level, format, threads)
-    return _internal.arrow_compress(values, codec, level, format, threads)
+    check_compress_args(codec, level, format, threads)
+    if dictionary is not None and codec not in ("zstd", "cpu-zstd"):
+        raise ValueError("dictionary= needs codec='zstd'")
+    return _internal.arrow_compress(values, codec, level, format, threads, dictionary)
 
 
 def decompress(
@@ -108,6 +77,7 @@ def decompress(
     on_error: OnError = "raise",
     as_string: bool = False,
     threads: int | None = None,
+    dictionary: bytes | None = None,
 ) -> Any:
     """Decompresses every value. Nulls stay null.
 
@@ -115,17 +85,18 @@ def decompress(
     the message (``on_error="raise"``) or becomes null (``on_error="null"``).
     ``max_output_size`` bounds each cell (default 5 GiB): a cell claiming more
     raises ``S4ManifestSizeExceedsLimitError`` before anything is allocated.
-    ``as_string=True`` returns UTF-8 strings, validated.
+    ``as_string=True`` returns UTF-8 strings, validated. ``dictionary`` is
+    needed for cells compressed with one.
     """
-    _check_decompress_args(codec, format, max_output_size, on_error, threads)
+    check_decompress_args(codec, format, max_output_size, on_error, threads)
     return _internal.arrow_decompress(
-        values, codec, format, max_output_size, on_error, bool(as_string), threads
+        values, codec, format, max_output_size, on_error, bool(as_string), threads, dictionary
     )
 
 
 def crc32c(values: Any, *, threads: int | None = None) -> Any:
     """CRC32C of every value as a uint32 array (null for null)."""
-    _check_int("threads", threads, 1)
+    check_int("threads", threads, 1)
     return _internal.arrow_crc32c(values, threads)
 
 
@@ -138,7 +109,7 @@ def frame_info(values: Any, *, on_error: OnError = "raise") -> Any:
     sizes are totals over the cell's frames (payload bytes, headers excluded)
     and ``crc32c`` covers the whole original value.
     """
-    _check_choice("on_error", on_error, _ON_ERROR)
+    check_choice("on_error", on_error, ON_ERROR)
     return _internal.arrow_frame_info(values, on_error)
 
 
@@ -204,7 +175,7 @@ def compress_table(
     ``df.mapInArrow(lambda it: compress_table(it, ["blob"]), schema)`` works.
     """
     names = _column_names(columns)
-    _check_compress_args(codec, level, format, threads)
+    check_compress_args(codec, level, format, threads)
     return _replace_columns(
         data,
         names,
@@ -225,7 +196,7 @@ def decompress_table(
 ) -> Any:
     """Decompresses the named columns of a Table, RecordBatch or batch iterator."""
     names = _column_names(columns)
-    _check_decompress_args(codec, format, max_output_size, on_error, threads)
+    check_decompress_args(codec, format, max_output_size, on_error, threads)
     return _replace_columns(
         data,
         names,

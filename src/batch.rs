@@ -8,9 +8,11 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::dict::ZstdDictionary;
+
 use rayon::prelude::*;
 
-use crate::codec::{check_limit, Codec};
+use crate::codec::{check_limit, Codec, CodecKind};
 use crate::error::Error;
 use crate::frame::{self, BodyInfo};
 
@@ -32,11 +34,68 @@ pub enum CellFormat {
     Raw,
 }
 
+impl std::str::FromStr for CellFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "s4" => Ok(CellFormat::S4),
+            "raw" => Ok(CellFormat::Raw),
+            other => Err(format!("format must be 's4' or 'raw', got {other:?}")),
+        }
+    }
+}
+
 /// What a corrupt cell does to the whole call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnError {
     Raise,
     Null,
+}
+
+impl std::str::FromStr for OnError {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "raise" => Ok(OnError::Raise),
+            "null" => Ok(OnError::Null),
+            other => Err(format!("on_error must be 'raise' or 'null', got {other:?}")),
+        }
+    }
+}
+
+/// The codec a column door names: `zstd`, `gzip` (or their FORMAT.md names
+/// `cpu-zstd`, `cpu-gzip`) or `passthrough`, at `level` (or the default).
+pub fn codec_by_name(name: &str, level: Option<i32>) -> Result<Codec, String> {
+    let kind = match name {
+        "zstd" => CodecKind::CpuZstd,
+        "gzip" => CodecKind::CpuGzip,
+        other => CodecKind::from_name(other).ok_or_else(|| {
+            format!("codec must be 'zstd', 'gzip' or 'passthrough', got {other:?}")
+        })?,
+    };
+    match (kind, level) {
+        (CodecKind::CpuZstd, level) => Ok(Codec::zstd(level.unwrap_or(crate::zstd::DEFAULT_LEVEL))),
+        (CodecKind::CpuGzip, None) => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
+        (CodecKind::CpuGzip, Some(level)) => u32::try_from(level)
+            .map(Codec::gzip)
+            .map_err(|_| format!("gzip level must be in 0..=9, got {level}")),
+        (CodecKind::Passthrough, _) => Ok(Codec::Passthrough),
+        (other, _) => Err(format!("codec {other} cannot be used on the CPU")),
+    }
+}
+
+/// The codec of `format`: raw cells need one named, S4 cells name their own.
+pub fn decode_codec(format: CellFormat, name: Option<&str>) -> Result<Codec, String> {
+    match (format, name) {
+        (_, Some(name)) => codec_by_name(name, None),
+        (CellFormat::S4, None) => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
+        (CellFormat::Raw, None) => Err(
+            "format='raw' needs codec= ('zstd' or 'gzip'): raw cells do not name their codec"
+                .into(),
+        ),
+    }
 }
 
 /// An error in one cell, with its row index in the column.
@@ -185,6 +244,14 @@ fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     Some(pool)
 }
 
+/// Runs `work` inside a pool of `threads` threads (the global pool by default).
+pub fn install<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    match pool(threads) {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
 /// Runs `work` over ranges of rows on up to `threads` threads, in order.
 fn for_ranges<T: Send>(
     col: &dyn ByteColumn,
@@ -195,11 +262,7 @@ fn for_ranges<T: Send>(
     if ranges.len() == 1 {
         return ranges.into_iter().map(work).collect();
     }
-    let run = || ranges.into_par_iter().map(&work).collect();
-    match pool(threads) {
-        Some(pool) => pool.install(run),
-        None => run(),
-    }
+    install(threads, || ranges.into_par_iter().map(&work).collect())
 }
 
 /// Applies `cell` to every non-null value, building a binary column.
@@ -245,7 +308,7 @@ fn map_cells(
 /// Compresses every cell with `codec`.
 pub fn compress(
     col: &dyn ByteColumn,
-    codec: Codec,
+    codec: &Codec,
     format: CellFormat,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
@@ -257,14 +320,14 @@ pub fn compress(
         OnError::Raise,
         reserve,
         |value, out| match format {
-            CellFormat::S4 => frame::encode_frame_append(&codec, value, out),
+            CellFormat::S4 => frame::encode_frame_append(codec, value, out),
             CellFormat::Raw => codec.compress_append(value, out).map(drop),
         },
     )
 }
 
 /// How to decode cells.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Decode {
     pub format: CellFormat,
     /// The codec of `Raw` cells (S4 cells name theirs in each frame).
@@ -272,12 +335,15 @@ pub struct Decode {
     /// The most bytes one cell may decode to.
     pub max_output_size: u64,
     pub on_error: OnError,
+    /// The dictionary of `cpu-zstd-dict` frames.
+    pub dict: Option<Arc<ZstdDictionary>>,
 }
 
 /// Decodes one S4 object body, checking every frame's size and CRC32C.
 pub fn decode_body_append(
     body: &[u8],
     max_output_size: u64,
+    dict: Option<&Arc<ZstdDictionary>>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut total = 0u64;
@@ -287,7 +353,7 @@ pub fn decode_body_append(
     check_limit(total, max_output_size)?;
     for frame in frame::frames(body) {
         let (header, payload) = frame?;
-        frame::decoder_for(header.codec)?.decompress_append(
+        frame::decoder_for(header.codec, dict)?.decompress_append(
             payload,
             header.original_size,
             header.crc32c,
@@ -300,7 +366,7 @@ pub fn decode_body_append(
 /// Decompresses every cell.
 pub fn decompress(
     col: &dyn ByteColumn,
-    spec: Decode,
+    spec: &Decode,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
     let reserve = |input: usize| input.saturating_mul(4);
@@ -310,7 +376,9 @@ pub fn decompress(
         spec.on_error,
         reserve,
         |value, out| match spec.format {
-            CellFormat::S4 => decode_body_append(value, spec.max_output_size, out),
+            CellFormat::S4 => {
+                decode_body_append(value, spec.max_output_size, spec.dict.as_ref(), out)
+            }
             CellFormat::Raw => spec
                 .codec
                 .decompress_unsized_append(value, spec.max_output_size, out)
@@ -388,8 +456,8 @@ mod tests {
         let col = column(20_000);
         for format in [CellFormat::S4, CellFormat::Raw] {
             for codec in [Codec::zstd(3), Codec::gzip(6), Codec::Passthrough] {
-                let serial = rows(compress(&col, codec, format, 1).unwrap());
-                let parallel = compress(&col, codec, format, 4).unwrap();
+                let serial = rows(compress(&col, &codec, format, 1).unwrap());
+                let parallel = compress(&col, &codec, format, 4).unwrap();
                 assert!(parallel.chunks.len() > 1);
                 let parallel = rows(parallel);
                 assert_eq!(serial, parallel);
@@ -399,8 +467,9 @@ mod tests {
                     codec,
                     max_output_size: crate::MAX_DECOMPRESSED_BYTES,
                     on_error: OnError::Raise,
+                    dict: None,
                 };
-                assert_eq!(rows(decompress(&compressed, spec, 3).unwrap()), col.0);
+                assert_eq!(rows(decompress(&compressed, &spec, 3).unwrap()), col.0);
             }
         }
     }
@@ -408,7 +477,7 @@ mod tests {
     #[test]
     fn corrupt_cell_reports_its_row_or_becomes_null() {
         let col = column(5_000);
-        let mut cells = rows(compress(&col, Codec::zstd(1), CellFormat::S4, 2).unwrap());
+        let mut cells = rows(compress(&col, &Codec::zstd(1), CellFormat::S4, 2).unwrap());
         let victim = cells[4321].as_mut().unwrap();
         let last = victim.len() - 1;
         victim[last] ^= 0x55;
@@ -418,11 +487,12 @@ mod tests {
             codec: Codec::zstd(3),
             max_output_size: crate::MAX_DECOMPRESSED_BYTES,
             on_error: OnError::Raise,
+            dict: None,
         };
-        let err = decompress(&cells, spec, 2).unwrap_err();
+        let err = decompress(&cells, &spec, 2).unwrap_err();
         assert_eq!(err.row, 4321);
         spec.on_error = OnError::Null;
-        let out = rows(decompress(&cells, spec, 2).unwrap());
+        let out = rows(decompress(&cells, &spec, 2).unwrap());
         assert_eq!(out[4321], None);
         assert_eq!(out[4320], col.0[4320]);
     }
@@ -431,15 +501,16 @@ mod tests {
     fn max_output_size_is_checked_before_decoding() {
         let col = Cells(vec![Some(vec![b'x'; 10_000])]);
         let cells = Cells(rows(
-            compress(&col, Codec::zstd(3), CellFormat::S4, 1).unwrap(),
+            compress(&col, &Codec::zstd(3), CellFormat::S4, 1).unwrap(),
         ));
         let spec = Decode {
             format: CellFormat::S4,
             codec: Codec::zstd(3),
             max_output_size: 9_999,
             on_error: OnError::Raise,
+            dict: None,
         };
-        let err = decompress(&cells, spec, 1).unwrap_err();
+        let err = decompress(&cells, &spec, 1).unwrap_err();
         assert!(matches!(err.error, Error::ManifestSizeExceedsLimit { .. }));
     }
 
@@ -450,7 +521,7 @@ mod tests {
         assert_eq!(crcs[3], None);
         assert_eq!(crcs[5], Some(crate::crc32c(col.0[5].as_ref().unwrap())));
         let framed = Cells(rows(
-            compress(&col, Codec::gzip(6), CellFormat::S4, 1).unwrap(),
+            compress(&col, &Codec::gzip(6), CellFormat::S4, 1).unwrap(),
         ));
         let info = frame_info(&framed, OnError::Raise).unwrap();
         assert_eq!(info[5].unwrap().crc32c, crcs[5].unwrap());
@@ -468,9 +539,10 @@ mod tests {
             codec: Codec::zstd(3),
             max_output_size: 10,
             on_error: OnError::Raise,
+            dict: None,
         };
         assert_eq!(
-            rows(decompress(&cells, spec, 1).unwrap()),
+            rows(decompress(&cells, &spec, 1).unwrap()),
             vec![Some(Vec::new())]
         );
     }

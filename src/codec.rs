@@ -3,8 +3,10 @@
 
 use std::fmt;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use crate::crc::crc32c;
+use crate::dict::ZstdDictionary;
 use crate::error::{Error, Result};
 use crate::{gzip, zstd};
 
@@ -76,13 +78,21 @@ impl fmt::Display for CodecKind {
     }
 }
 
-/// A CPU codec with its settings. Cheap to copy and share between threads:
+/// A CPU codec with its settings. Cheap to clone and share between threads:
 /// engine contexts live in thread-locals, not here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Codec {
     Passthrough,
-    Zstd { level: i32 },
-    Gzip { level: u32 },
+    Zstd {
+        level: i32,
+    },
+    Gzip {
+        level: u32,
+    },
+    ZstdDict {
+        level: i32,
+        dict: Arc<ZstdDictionary>,
+    },
 }
 
 impl Codec {
@@ -91,6 +101,14 @@ impl Codec {
     pub fn zstd(level: i32) -> Self {
         Codec::Zstd {
             level: level.clamp(zstd::MIN_LEVEL, zstd::MAX_LEVEL),
+        }
+    }
+
+    /// zstd against `dict`, `level` clamped like `zstd`.
+    pub fn zstd_dict(dict: Arc<ZstdDictionary>, level: i32) -> Self {
+        Codec::ZstdDict {
+            level: level.clamp(zstd::MIN_LEVEL, zstd::MAX_LEVEL),
+            dict,
         }
     }
 
@@ -106,27 +124,29 @@ impl Codec {
             Codec::Passthrough => CodecKind::Passthrough,
             Codec::Zstd { .. } => CodecKind::CpuZstd,
             Codec::Gzip { .. } => CodecKind::CpuGzip,
+            Codec::ZstdDict { .. } => CodecKind::CpuZstdDict,
         }
     }
 
     /// Largest payload `compress_into` can write for `len` input bytes.
     pub fn compress_bound(&self, len: usize) -> Result<usize> {
-        match *self {
+        match self {
             Codec::Passthrough => Ok(len),
-            Codec::Zstd { .. } => Ok(zstd::compress_bound(len)),
-            Codec::Gzip { level } => gzip::compress_bound(level, len),
+            Codec::Zstd { .. } | Codec::ZstdDict { .. } => Ok(zstd::compress_bound(len)),
+            Codec::Gzip { level } => gzip::compress_bound(*level, len),
         }
     }
 
     /// Compresses `src` into `dst`, which holds at least `compress_bound`
     /// bytes, and returns the payload length.
     pub fn compress_into(&self, src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
-        match *self {
+        match self {
             Codec::Passthrough => {
                 copy_into(src, dst).ok_or_else(|| Error::Backend("output buffer too small".into()))
             }
-            Codec::Zstd { level } => zstd::compress(src, level, 1, dst),
-            Codec::Gzip { level } => gzip::compress(src, level, dst),
+            Codec::Zstd { level } => zstd::compress(src, *level, 1, dst),
+            Codec::Gzip { level } => gzip::compress(src, *level, dst),
+            Codec::ZstdDict { level, dict } => dict.compress(src, *level, dst),
         }
     }
 
@@ -143,7 +163,7 @@ impl Codec {
     pub fn max_decoded_len(&self, compressed_len: usize) -> u64 {
         match self {
             Codec::Passthrough => compressed_len as u64,
-            Codec::Zstd { .. } => zstd::max_decoded_len(compressed_len),
+            Codec::Zstd { .. } | Codec::ZstdDict { .. } => zstd::max_decoded_len(compressed_len),
             Codec::Gzip { .. } => gzip::max_decoded_len(compressed_len),
         }
     }
@@ -168,9 +188,10 @@ impl Codec {
         src: &[u8],
         dst: &mut [MaybeUninit<u8>],
     ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
-        Ok(match *self {
+        Ok(match self {
             Codec::Passthrough => copy_into(src, dst).map(|n| (n, None)),
             Codec::Zstd { .. } => zstd::decompress(src, dst)?.map(|n| (n, None)),
+            Codec::ZstdDict { dict, .. } => dict.decompress(src, dst)?.map(|n| (n, None)),
             Codec::Gzip { .. } => gzip::decompress(src, dst)?.map(|(n, t)| (n, Some(t))),
         })
     }
@@ -225,7 +246,7 @@ impl Codec {
     fn engine_name(&self) -> &'static str {
         match self {
             Codec::Passthrough => "passthrough",
-            Codec::Zstd { .. } => "zstd",
+            Codec::Zstd { .. } | Codec::ZstdDict { .. } => "zstd",
             Codec::Gzip { .. } => "gzip",
         }
     }
@@ -243,12 +264,12 @@ impl Codec {
         let ceiling = self.max_decoded_len(src.len()).min(limit);
         let declared = match self {
             Codec::Passthrough => Some(src.len() as u64),
-            Codec::Zstd { .. } => zstd::declared_size(src),
+            Codec::Zstd { .. } | Codec::ZstdDict { .. } => zstd::declared_size(src),
             Codec::Gzip { .. } => gzip::declared_size(src),
         };
         // A zstd frame's content size is part of the frame (a gzip ISIZE may be
         // trailing bytes), so only zstd's is refused early.
-        if let (Codec::Zstd { .. }, Some(size)) = (self, declared) {
+        if let (Codec::Zstd { .. } | Codec::ZstdDict { .. }, Some(size)) = (self, declared) {
             if size > limit {
                 return Err(Error::ManifestSizeExceedsLimit {
                     requested: size,
@@ -317,9 +338,9 @@ impl Codec {
     pub fn compress(&self, src: &[u8], threads: usize) -> Result<(Vec<u8>, u64, u32)> {
         let compress = || -> Result<Vec<u8>> {
             let mut out = Vec::with_capacity(self.compress_bound(src.len())?);
-            let written = match *self {
+            let written = match self {
                 Codec::Zstd { level } => {
-                    zstd::compress(src, level, threads, out.spare_capacity_mut())?
+                    zstd::compress(src, *level, threads, out.spare_capacity_mut())?
                 }
                 _ => self.compress_into(src, out.spare_capacity_mut())?,
             };

@@ -52,9 +52,11 @@ impl fmt::Display for Error {
             Error::CodecMismatch { expected, got } => {
                 write!(f, "codec mismatch: expected {expected}, got {got}")
             }
-            Error::UnregisteredCodec(kind) => {
-                write!(f, "codec {kind} has no decoder in this build")
-            }
+            Error::UnregisteredCodec(kind) => write!(
+                f,
+                "no decoder for codec {kind} here (GPU codecs need the S4 gateway; \
+                 cpu-zstd-dict needs its dictionary)"
+            ),
             Error::ManifestSizeExceedsLimit { requested, limit } => {
                 write!(f, "manifest claims {requested} bytes but limit is {limit}")
             }

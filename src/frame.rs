@@ -1,8 +1,11 @@
 //! S4F2 data frames and S4P1 padding frames (FORMAT.md §8): parsing, writing
 //! and the per-cell "s4" format of the column kernels.
 
+use std::sync::Arc;
+
 use crate::codec::{Codec, CodecKind};
 use crate::crc::crc32c;
+use crate::dict::ZstdDictionary;
 use crate::error::{Error, Result};
 
 pub const FRAME_MAGIC: [u8; 4] = *b"S4F2";
@@ -143,13 +146,16 @@ impl<'a> Iterator for Frames<'a> {
     }
 }
 
-/// The CPU decoder for a frame's codec, if this build has one.
-pub fn decoder_for(kind: CodecKind) -> Result<Codec> {
-    match kind {
-        CodecKind::Passthrough => Ok(Codec::Passthrough),
-        CodecKind::CpuZstd => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
-        CodecKind::CpuGzip => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
-        other => Err(Error::UnregisteredCodec(other)),
+/// The CPU decoder for a frame's codec; `cpu-zstd-dict` frames need `dict`.
+pub fn decoder_for(kind: CodecKind, dict: Option<&Arc<ZstdDictionary>>) -> Result<Codec> {
+    match (kind, dict) {
+        (CodecKind::Passthrough, _) => Ok(Codec::Passthrough),
+        (CodecKind::CpuZstd, _) => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
+        (CodecKind::CpuGzip, _) => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
+        (CodecKind::CpuZstdDict, Some(dict)) => {
+            Ok(Codec::zstd_dict(dict.clone(), crate::zstd::DEFAULT_LEVEL))
+        }
+        (other, _) => Err(Error::UnregisteredCodec(other)),
     }
 }
 

@@ -5,14 +5,19 @@
 pub mod batch;
 pub mod codec;
 pub mod crc;
+pub mod dict;
 pub mod error;
 pub mod frame;
 pub mod gpu;
 pub mod gzip;
+pub mod index;
+pub mod object;
 pub mod zstd;
 
 #[cfg(feature = "python")]
 mod arrow_ffi;
+#[cfg(feature = "python")]
+mod expressions;
 #[cfg(feature = "python")]
 mod python;
 

@@ -106,6 +106,35 @@ pub fn compress(
     .map_err(zstd_error)
 }
 
+/// Runs `f` on this thread's compression context (for dictionary use).
+pub(crate) fn with_cctx(
+    f: impl FnOnce(&mut CCtx<'static>) -> Result<usize, zstd_safe::ErrorCode>,
+) -> Result<usize> {
+    CCTX.with_borrow_mut(|(cctx, current_level)| {
+        // Dictionary compression brings its own parameters: forget the level.
+        *current_level = 0;
+        f(cctx)
+    })
+    .map_err(zstd_error)
+}
+
+/// Runs `f` on this thread's decompression context.
+pub(crate) fn with_dctx<T>(f: impl FnOnce(&mut DCtx<'static>) -> T) -> T {
+    DCTX.with_borrow_mut(f)
+}
+
+/// A one-shot decode's outcome: bytes written, `None` when `dst` was too small.
+pub(crate) fn decode_result(result: Result<usize, zstd_safe::ErrorCode>) -> Result<Option<usize>> {
+    match result {
+        Ok(written) => Ok(Some(written)),
+        // SAFETY: pure function of an error code.
+        Err(code) => match unsafe { zstd_sys::ZSTD_getErrorCode(code) } {
+            zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall => Ok(None),
+            _ => Err(zstd_error(code)),
+        },
+    }
+}
+
 /// The content size the first frame of `src` declares, if it declares one.
 pub fn declared_size(src: &[u8]) -> Option<u64> {
     zstd_safe::get_frame_content_size(src).ok().flatten()
@@ -121,12 +150,5 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usiz
         return Err(Error::io("incomplete frame"));
     }
     let mut out = UninitBuf::new(dst);
-    match DCTX.with_borrow_mut(|dctx| dctx.decompress(&mut out, src)) {
-        Ok(written) => Ok(Some(written)),
-        // SAFETY: pure function of an error code.
-        Err(code) => match unsafe { zstd_sys::ZSTD_getErrorCode(code) } {
-            zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall => Ok(None),
-            _ => Err(zstd_error(code)),
-        },
-    }
+    decode_result(with_dctx(|dctx| dctx.decompress(&mut out, src)))
 }

@@ -300,3 +300,20 @@ def test_compute_functions_in_dataset_projection(tmp_path):
     table = dataset.to_table(columns={"id": pc.field("id"), "blob": decoded}, use_threads=True)
     table = table.sort_by("id")
     assert table.column("blob").to_pylist() == VALUES
+
+
+def test_dictionary_trained_on_a_column():
+    values = pa.array([json_event(i) for i in range(5000)])
+    dictionary = s4_codec.train_dictionary(values, size=16_384)
+    assert dictionary == s4_codec.train_dictionary(values.to_pylist(), size=16_384)
+    packed = s4a.compress(values, dictionary=dictionary)
+    assert s4a.frame_info(packed)[0]["codec"].as_py() == "cpu-zstd-dict"
+    with pytest.raises(s4_codec.S4UnregisteredCodecError, match="row 0"):
+        s4a.decompress(packed)
+    assert s4a.decompress(packed, dictionary=dictionary).equals(values)
+    plain = s4a.compress(values, format="raw").nbytes
+    raw = s4a.compress(values, format="raw", dictionary=dictionary)
+    assert raw.nbytes * 2 <= plain
+    assert s4a.decompress(raw, format="raw", codec="zstd", dictionary=dictionary).equals(values)
+    with pytest.raises(ValueError, match="dictionary"):
+        s4a.compress(values, codec="gzip", dictionary=dictionary)

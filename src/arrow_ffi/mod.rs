@@ -17,9 +17,11 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::{PyArray, PyChunkedArray};
 
-use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError};
+use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError};
 use crate::codec::{Codec, CodecKind, MAX_DECOMPRESSED_BYTES};
-use crate::python::buffers::detached_with;
+use crate::dict::{self, ZstdDictionary};
+use crate::python::buffers::ByteView;
+use crate::python::buffers::{detached, detached_with};
 use crate::python::errors::to_py_err_at;
 
 /// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
@@ -248,46 +250,13 @@ fn map_arrays<'py>(
     PyChunkedArray::try_new(results, field)?.into_pyarrow(py)
 }
 
-fn parse_format(format: &str) -> PyResult<CellFormat> {
-    match format {
-        "s4" => Ok(CellFormat::S4),
-        "raw" => Ok(CellFormat::Raw),
-        other => Err(PyValueError::new_err(format!(
-            "format must be 's4' or 'raw', got {other:?}"
-        ))),
-    }
+fn load_dictionary(data: Option<ByteView<'_>>) -> PyResult<Option<Arc<ZstdDictionary>>> {
+    data.map(|d| Ok(Arc::new(ZstdDictionary::new(d.as_slice().to_vec())?)))
+        .transpose()
 }
 
-fn parse_codec(codec: &str, level: Option<i32>) -> PyResult<Codec> {
-    let kind = match codec {
-        "zstd" => CodecKind::CpuZstd,
-        "gzip" => CodecKind::CpuGzip,
-        name => CodecKind::from_name(name).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "codec must be 'zstd', 'gzip' or 'passthrough', got {name:?}"
-            ))
-        })?,
-    };
-    match kind {
-        CodecKind::CpuZstd => Ok(Codec::zstd(level.unwrap_or(crate::zstd::DEFAULT_LEVEL))),
-        CodecKind::CpuGzip => Ok(Codec::gzip(
-            level.map_or(crate::gzip::DEFAULT_LEVEL, |l| l.max(0) as u32),
-        )),
-        CodecKind::Passthrough => Ok(Codec::Passthrough),
-        other => Err(PyValueError::new_err(format!(
-            "codec {other} cannot be used on the CPU"
-        ))),
-    }
-}
-
-fn parse_on_error(on_error: &str) -> PyResult<OnError> {
-    match on_error {
-        "raise" => Ok(OnError::Raise),
-        "null" => Ok(OnError::Null),
-        other => Err(PyValueError::new_err(format!(
-            "on_error must be 'raise' or 'null', got {other:?}"
-        ))),
-    }
+fn parsed<T>(result: Result<T, String>) -> PyResult<T> {
+    result.map_err(PyValueError::new_err)
 }
 
 fn threads_or_default(threads: Option<usize>) -> PyResult<usize> {
@@ -302,7 +271,7 @@ type KernelResult = Result<ArrayRef, KernelError>;
 
 /// Compresses every value; see `s4_codec.arrow.compress`.
 #[pyfunction]
-#[pyo3(signature = (values, codec = "zstd", level = None, format = "s4", threads = None))]
+#[pyo3(signature = (values, codec = "zstd", level = None, format = "s4", threads = None, dictionary = None))]
 pub fn arrow_compress<'py>(
     py: Python<'py>,
     values: AnyArray,
@@ -310,20 +279,30 @@ pub fn arrow_compress<'py>(
     level: Option<i32>,
     format: &str,
     threads: Option<usize>,
+    dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let codec = parse_codec(codec, level)?;
-    let format = parse_format(format)?;
+    let codec = match parsed(batch::codec_by_name(codec, level))? {
+        Codec::Zstd { level } => match load_dictionary(dictionary)? {
+            Some(dict) => Codec::zstd_dict(dict, level),
+            None => Codec::Zstd { level },
+        },
+        _ if dictionary.is_some() => {
+            return Err(PyValueError::new_err("dictionary= needs codec='zstd'"))
+        }
+        other => other,
+    };
+    let format = parsed(format.parse())?;
     let threads = threads_or_default(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
-        let out = detached_with(py, || batch::compress(&cells, codec, format, threads))??;
+        let out = detached_with(py, || batch::compress(&cells, &codec, format, threads))??;
         Ok(to_array(out, cells.layout(), false)?)
     })
 }
 
 /// Decompresses every value; see `s4_codec.arrow.decompress`.
 #[pyfunction]
-#[pyo3(signature = (values, codec = None, format = "s4", max_output_size = None, on_error = "raise", as_string = false, threads = None))]
+#[pyo3(signature = (values, codec = None, format = "s4", max_output_size = None, on_error = "raise", as_string = false, threads = None, dictionary = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn arrow_decompress<'py>(
     py: Python<'py>,
@@ -334,27 +313,26 @@ pub fn arrow_decompress<'py>(
     on_error: &str,
     as_string: bool,
     threads: Option<usize>,
+    dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let format = parse_format(format)?;
-    let codec =
-        match (format, codec) {
-            (CellFormat::Raw, None) => return Err(PyValueError::new_err(
-                "format='raw' needs codec= ('zstd' or 'gzip'): raw cells do not name their codec",
-            )),
-            (_, Some(name)) => parse_codec(name, None)?,
-            (CellFormat::S4, None) => Codec::zstd(crate::zstd::DEFAULT_LEVEL),
-        };
+    let format = parsed(format.parse())?;
+    let dict = load_dictionary(dictionary)?;
+    let codec = match (parsed(batch::decode_codec(format, codec))?, &dict) {
+        (Codec::Zstd { level }, Some(dict)) => Codec::zstd_dict(dict.clone(), level),
+        (codec, _) => codec,
+    };
     let spec = Decode {
         format,
         codec,
         max_output_size: max_output_size.unwrap_or(MAX_DECOMPRESSED_BYTES),
-        on_error: parse_on_error(on_error)?,
+        on_error: parsed(on_error.parse())?,
+        dict,
     };
     let threads = threads_or_default(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let out = detached_with(py, || -> Result<BinaryOutput, KernelError> {
-            let mut out = batch::decompress(&cells, spec, threads)?;
+            let mut out = batch::decompress(&cells, &spec, threads)?;
             if as_string {
                 validate_utf8(&mut out, spec.on_error)?;
             }
@@ -389,7 +367,7 @@ pub fn arrow_frame_info<'py>(
     values: AnyArray,
     on_error: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let on_error = parse_on_error(on_error)?;
+    let on_error = parsed(on_error.parse())?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let infos = batch::frame_info(&cells, on_error)?;
@@ -419,7 +397,78 @@ pub fn arrow_frame_info<'py>(
     })
 }
 
+/// Samples laid end to end, borrowed when the column already stores them so.
+fn column_samples(array: &dyn Array) -> PyResult<(std::borrow::Cow<'_, [u8]>, Vec<usize>)> {
+    fn contiguous<'a, O: OffsetSizeTrait>(
+        values: &'a [u8],
+        offsets: &[O],
+    ) -> (std::borrow::Cow<'a, [u8]>, Vec<usize>) {
+        let (first, last) = (offsets[0].as_usize(), offsets[offsets.len() - 1].as_usize());
+        let sizes = offsets
+            .windows(2)
+            .map(|w| w[1].as_usize() - w[0].as_usize())
+            .collect();
+        (std::borrow::Cow::Borrowed(&values[first..last]), sizes)
+    }
+    Ok(match Cells::new(array)? {
+        // Null slots span no bytes, so the values buffer is the samples.
+        Cells::Binary(a) => contiguous(a.value_data(), a.value_offsets()),
+        Cells::LargeBinary(a) => contiguous(a.value_data(), a.value_offsets()),
+        Cells::Utf8(a) => contiguous(a.value_data(), a.value_offsets()),
+        Cells::LargeUtf8(a) => contiguous(a.value_data(), a.value_offsets()),
+        cells => {
+            let values: Vec<&[u8]> = (0..cells.len()).filter_map(|i| cells.value(i)).collect();
+            let sizes = values.iter().map(|v| v.len()).collect();
+            (std::borrow::Cow::Owned(values.concat()), sizes)
+        }
+    })
+}
+
+/// Trains a structured zstd dictionary from a list of bytes-likes or an
+/// Arrow/Polars binary column (read in place where it is one buffer).
+#[pyfunction]
+#[pyo3(signature = (samples, size = 112_640))]
+pub fn train_dictionary<'py>(
+    py: Python<'py>,
+    samples: &Bound<'py, PyAny>,
+    size: usize,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let is_arrow =
+        samples.hasattr("__arrow_c_array__")? || samples.hasattr("__arrow_c_stream__")?;
+    let dictionary = if is_arrow {
+        let chunked = samples.extract::<AnyArray>()?.into_chunked_array()?;
+        let (chunks, _) = chunked.into_inner();
+        let mut joined: Option<(Vec<u8>, Vec<usize>)> = None;
+        let mut single = None;
+        for chunk in &chunks {
+            let (values, sizes) = column_samples(chunk.as_ref())?;
+            if chunks.len() == 1 {
+                single = Some((values.into_owned(), sizes));
+                break;
+            }
+            let acc = joined.get_or_insert_with(Default::default);
+            acc.0.extend_from_slice(&values);
+            acc.1.extend(sizes);
+        }
+        let (values, sizes) = single.or(joined).unwrap_or_default();
+        detached(py, || dict::train(&values, &sizes, size))?
+    } else {
+        let views: Vec<ByteView> = samples
+            .try_iter()?
+            .map(|item| item?.extract::<ByteView>())
+            .collect::<PyResult<_>>()?;
+        let sizes: Vec<usize> = views.iter().map(|v| v.as_slice().len()).collect();
+        let values: Vec<u8> = views
+            .iter()
+            .flat_map(|v| v.as_slice().iter().copied())
+            .collect();
+        detached(py, || dict::train(&values, &sizes, size))?
+    };
+    Ok(pyo3::types::PyBytes::new(py, &dictionary))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(train_dictionary, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_compress, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_decompress, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_crc32c, m)?)?;

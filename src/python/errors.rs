@@ -73,6 +73,23 @@ create_exception!(
     "The payload is not a valid stream for its codec."
 );
 
+/// The name of the Python class an error maps to (for doors that can only
+/// pass text, such as the Polars plugin).
+pub fn class_name(err: &Error) -> &'static str {
+    match err {
+        Error::CrcMismatch { .. } => "S4CrcMismatchError",
+        Error::SizeMismatch { .. } => "S4SizeMismatchError",
+        Error::CodecMismatch { .. } => "S4CodecMismatchError",
+        Error::UnregisteredCodec(_) => "S4UnregisteredCodecError",
+        Error::ManifestSizeExceedsLimit { .. } => "S4ManifestSizeExceedsLimitError",
+        Error::ManifestSizeMismatch { .. } => "S4ManifestSizeMismatchError",
+        Error::Io(_) => "S4IoError",
+        Error::Backend(_) => "S4BackendError",
+        Error::Frame(_) => "S4FrameError",
+        Error::Index(_) => "S4IndexError",
+    }
+}
+
 /// Converts a core error into its Python exception; `context` (e.g.
 /// "row 17") is put in front of the message.
 pub fn to_py_err_at(err: Error, context: Option<&str>) -> PyErr {

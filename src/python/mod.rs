@@ -2,6 +2,7 @@
 
 pub(crate) mod buffers;
 pub(crate) mod errors;
+mod objects;
 mod scalar;
 
 use pyo3::prelude::*;
@@ -15,6 +16,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scalar::CpuGzip>()?;
     m.add_function(wrap_pyfunction!(scalar::crc32c, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;
+    m.add_function(wrap_pyfunction!(scalar::decompress_raw, m)?)?;
+    objects::register(m)?;
     crate::arrow_ffi::register(m)?;
     Ok(())
 }

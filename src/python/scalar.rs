@@ -3,13 +3,14 @@
 
 use std::cell::RefCell;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
 use super::buffers::{detached, new_bytes_detached, ByteView};
 use crate::codec::Codec;
 
-type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
+pub(crate) type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
 
 /// Inputs up to this size compress into a reused per-thread buffer, which
 /// saves an allocation per call where that cost is visible.
@@ -19,7 +20,11 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn compress<'py>(py: Python<'py>, codec: Codec, data: &ByteView<'py>) -> PyResult<Compressed<'py>> {
+pub(crate) fn compress_with<'py>(
+    py: Python<'py>,
+    codec: &Codec,
+    data: &ByteView<'py>,
+) -> PyResult<Compressed<'py>> {
     let src = data.as_slice();
     if src.len() <= SCRATCH_MAX_INPUT {
         // Detached work runs on this same OS thread, so it fills this
@@ -39,9 +44,9 @@ fn compress<'py>(py: Python<'py>, codec: Codec, data: &ByteView<'py>) -> PyResul
     Ok((PyBytes::new(py, &payload), original_size, crc))
 }
 
-fn decompress<'py>(
+pub(crate) fn decompress_with<'py>(
     py: Python<'py>,
-    codec: Codec,
+    codec: &Codec,
     data: &ByteView<'py>,
     original_size: u64,
     crc32c: u32,
@@ -84,7 +89,7 @@ impl CpuZstd {
     }
 
     fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
-        compress(py, self.codec(), &data)
+        compress_with(py, &self.codec(), &data)
     }
 
     fn decompress<'py>(
@@ -94,7 +99,7 @@ impl CpuZstd {
         original_size: u64,
         crc32c: u32,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        decompress(py, self.codec(), &data, original_size, crc32c)
+        decompress_with(py, &self.codec(), &data, original_size, crc32c)
     }
 
     fn __repr__(&self) -> String {
@@ -137,7 +142,7 @@ impl CpuGzip {
     }
 
     fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
-        compress(py, self.codec(), &data)
+        compress_with(py, &self.codec(), &data)
     }
 
     fn decompress<'py>(
@@ -147,7 +152,7 @@ impl CpuGzip {
         original_size: u64,
         crc32c: u32,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        decompress(py, self.codec(), &data, original_size, crc32c)
+        decompress_with(py, &self.codec(), &data, original_size, crc32c)
     }
 
     fn __repr__(&self) -> String {
@@ -170,6 +175,26 @@ impl CpuGzip {
 pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
     let src = data.as_slice();
     detached(py, || Ok(crate::crc::crc32c(src)))
+}
+
+/// Decodes a bare zstd frame or gzip member whose size nobody states
+/// (what the CLI and `format="raw"` users hold), up to `max_output_size`.
+#[pyfunction]
+#[pyo3(signature = (data, codec, max_output_size = crate::MAX_DECOMPRESSED_BYTES))]
+pub fn decompress_raw<'py>(
+    py: Python<'py>,
+    data: ByteView<'py>,
+    codec: &str,
+    max_output_size: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let codec = crate::batch::codec_by_name(codec, None).map_err(PyValueError::new_err)?;
+    let src = data.as_slice();
+    let out = detached(py, || {
+        let mut out = Vec::new();
+        codec.decompress_unsized_append(src, max_output_size, &mut out)?;
+        Ok(out)
+    })?;
+    Ok(PyBytes::new(py, &out))
 }
 
 /// Whether a CUDA device is reachable (always False without `nvcomp-gpu`).

@@ -1,0 +1,425 @@
+//! Frames, objects, sidecars and dictionaries (FORMAT.md §6, §8, §9).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyNotImplementedError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyType};
+
+use super::buffers::{detached, ByteView};
+use super::scalar::{compress_with, decompress_with, Compressed};
+use crate::batch;
+use crate::codec::{Codec, CodecKind};
+use crate::dict::ZstdDictionary;
+use crate::frame::{self, FrameHeader};
+use crate::index::{FrameIndex, IndexEntry, SseBinding};
+use crate::object;
+
+fn header_dict<'py>(py: Python<'py>, header: &FrameHeader) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("codec", header.codec.name())?;
+    dict.set_item("original_size", header.original_size)?;
+    dict.set_item("compressed_size", header.compressed_size)?;
+    dict.set_item("crc32c", header.crc32c)?;
+    Ok(dict)
+}
+
+type FrameTriple<'py> = (Bound<'py, PyDict>, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
+
+/// Parses one S4F2 frame: `(header, payload, rest)`. Padding is not skipped.
+#[pyfunction]
+pub fn read_frame<'py>(py: Python<'py>, data: ByteView<'py>) -> PyResult<FrameTriple<'py>> {
+    let (header, payload, rest) = frame::read_frame(data.as_slice())?;
+    Ok((
+        header_dict(py, &header)?,
+        PyBytes::new(py, payload),
+        PyBytes::new(py, rest),
+    ))
+}
+
+/// Lazily yields `(header, payload)` for each data frame, skipping padding.
+#[pyclass(module = "s4_codec")]
+pub struct FrameIter {
+    data: Py<PyAny>,
+    pos: usize,
+    done: bool,
+}
+
+#[pymethods]
+impl FrameIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        py: Python<'py>,
+    ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyBytes>)>> {
+        if slf.done {
+            return Ok(None);
+        }
+        let view: ByteView = slf.data.bind(py).extract()?;
+        let body = view.as_slice().get(slf.pos..).unwrap_or_default();
+        let mut frames = frame::frames(body);
+        match frames.next() {
+            None => {
+                slf.done = true;
+                Ok(None)
+            }
+            Some(Err(err)) => {
+                slf.done = true;
+                Err(err.into())
+            }
+            Some(Ok((header, payload))) => {
+                let item = (header_dict(py, &header)?, PyBytes::new(py, payload));
+                slf.pos += body.len() - frames.remaining().len();
+                Ok(Some(item))
+            }
+        }
+    }
+}
+
+/// An iterator over the frames of an S4 object body.
+#[pyfunction]
+pub fn frame_iter(data: Bound<'_, PyAny>) -> PyResult<FrameIter> {
+    let _: ByteView = data.extract()?; // fail now on a non-buffer
+    Ok(FrameIter {
+        data: data.unbind(),
+        pos: 0,
+        done: false,
+    })
+}
+
+#[pyfunction]
+pub fn pick_chunk_size(content_length: u64) -> u64 {
+    object::pick_chunk_size(content_length)
+}
+
+fn dictionary(data: Option<ByteView<'_>>) -> PyResult<Option<Arc<ZstdDictionary>>> {
+    data.map(|d| Ok(Arc::new(ZstdDictionary::new(d.as_slice().to_vec())?)))
+        .transpose()
+}
+
+fn threads(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(batch::default_threads()),
+    }
+}
+
+/// Encodes `data` as the gateway's single-PUT path stores it.
+#[pyfunction]
+#[pyo3(signature = (data, codec = "cpu-zstd", level = 3, *, dictionary = None, threads = None))]
+pub fn encode_s4_object<'py>(
+    py: Python<'py>,
+    data: ByteView<'py>,
+    codec: &str,
+    level: i32,
+    dictionary: Option<ByteView<'py>>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let codec = match (CodecKind::from_name(codec), dictionary) {
+        (Some(CodecKind::CpuZstd), _) => Codec::zstd(level),
+        (Some(CodecKind::Passthrough), _) => Codec::Passthrough,
+        (Some(CodecKind::CpuGzip), _) => Codec::gzip(level.clamp(0, 9) as u32),
+        (Some(CodecKind::CpuZstdDict), Some(dict)) => {
+            Codec::zstd_dict(self::dictionary(Some(dict))?.expect("given"), level)
+        }
+        (Some(CodecKind::CpuZstdDict), None) => {
+            return Err(PyValueError::new_err(
+                "codec 'cpu-zstd-dict' needs dictionary=",
+            ))
+        }
+        _ => {
+            return Err(PyNotImplementedError::new_err(format!(
+                "encode_s4_object supports 'cpu-zstd', 'cpu-gzip', 'cpu-zstd-dict' and \
+                 'passthrough'; {codec:?} objects must be written through the S4 gateway, \
+                 which owns the GPU codec paths"
+            )))
+        }
+    };
+    let threads = self::threads(threads)?;
+    let src = data.as_slice();
+    let encoded = detached(py, || object::encode(src, &codec, threads))?;
+    let out = PyDict::new(py);
+    out.set_item("body", PyBytes::new(py, &encoded.body))?;
+    out.set_item("sidecar", encoded.sidecar.map(|s| PyBytes::new(py, &s)))?;
+    let metadata = PyDict::new(py);
+    for (key, value) in encoded.metadata {
+        metadata.set_item(key, value)?;
+    }
+    out.set_item("metadata", metadata)?;
+    Ok(out)
+}
+
+/// Decodes a stored body as the gateway's GET would; optionally only the
+/// original bytes `[start, end)` with the object's sidecar.
+#[pyfunction]
+#[pyo3(signature = (body, metadata = None, *, dictionary = None, threads = None, sidecar = None, start = None, end = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn decode_s4_object<'py>(
+    py: Python<'py>,
+    body: ByteView<'py>,
+    metadata: Option<HashMap<String, String>>,
+    dictionary: Option<ByteView<'py>>,
+    threads: Option<usize>,
+    sidecar: Option<ByteView<'py>>,
+    start: Option<u64>,
+    end: Option<u64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let dict = self::dictionary(dictionary)?;
+    let threads = self::threads(threads)?;
+    let body = body.as_slice();
+    let out = match (sidecar, start, end) {
+        (None, None, None) => detached(py, || {
+            object::decode(body, metadata.as_ref(), dict.as_ref(), threads)
+        })?,
+        (Some(sidecar), start, end) => {
+            let index = FrameIndex::decode(sidecar.as_slice())?;
+            let start = start.unwrap_or(0);
+            let end = end.unwrap_or_else(|| index.total_original_size());
+            detached(py, || {
+                object::decode_range(body, &index, start, end, dict.as_ref(), threads)
+            })?
+        }
+        (None, ..) => return Err(PyValueError::new_err("start=/end= need sidecar=")),
+    };
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Which stored bytes hold original bytes `[start, end)`:
+/// `(first_byte, last_byte_exclusive, skip)`.
+#[pyfunction]
+pub fn plan_range(sidecar: ByteView<'_>, start: u64, end: u64) -> PyResult<(u64, u64, u64)> {
+    Ok(FrameIndex::decode(sidecar.as_slice())?.plan_range(start, end)?)
+}
+
+/// Parses a `.s4index` sidecar (v1, v2 or v3).
+#[pyfunction]
+pub fn decode_index<'py>(py: Python<'py>, data: ByteView<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let index = FrameIndex::decode(data.as_slice())?;
+    let out = PyDict::new(py);
+    out.set_item("total_padded_size", index.total_padded_size)?;
+    out.set_item("total_original_size", index.total_original_size())?;
+    out.set_item("source_etag", index.source_etag.as_deref())?;
+    out.set_item("source_compressed_size", index.source_compressed_size)?;
+    let entries = index
+        .entries
+        .iter()
+        .map(|e| {
+            let entry = PyDict::new(py);
+            entry.set_item("original_offset", e.original_offset)?;
+            entry.set_item("original_size", e.original_size)?;
+            entry.set_item("compressed_offset", e.compressed_offset)?;
+            entry.set_item("compressed_size", e.compressed_size)?;
+            Ok(entry)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("entries", entries)?;
+    let sse = index
+        .sse
+        .map(|s| -> PyResult<_> {
+            let sse = PyDict::new(py);
+            sse.set_item("enc_chunk_size", s.enc_chunk_size)?;
+            sse.set_item("enc_chunk_count", s.enc_chunk_count)?;
+            sse.set_item("enc_key_id", s.enc_key_id)?;
+            sse.set_item("enc_salt", PyBytes::new(py, &s.enc_salt))?;
+            sse.set_item("enc_plaintext_len", s.enc_plaintext_len)?;
+            sse.set_item("enc_header_bytes", s.enc_header_bytes)?;
+            Ok(sse)
+        })
+        .transpose()?;
+    out.set_item("sse", sse)?;
+    Ok(out)
+}
+
+#[derive(FromPyObject)]
+pub struct EntryArg {
+    #[pyo3(item)]
+    original_offset: u64,
+    #[pyo3(item)]
+    original_size: u64,
+    #[pyo3(item)]
+    compressed_offset: u64,
+    #[pyo3(item)]
+    compressed_size: u64,
+}
+
+#[derive(FromPyObject)]
+pub struct SseArg {
+    #[pyo3(item)]
+    enc_chunk_size: u32,
+    #[pyo3(item)]
+    enc_chunk_count: u32,
+    #[pyo3(item)]
+    enc_key_id: u16,
+    #[pyo3(item)]
+    enc_salt: [u8; 8],
+    #[pyo3(item)]
+    enc_plaintext_len: u64,
+    #[pyo3(item)]
+    enc_header_bytes: u32,
+}
+
+/// Writes a sidecar (v2, or v3 with `sse`) from entries shaped like
+/// `decode_index`'s.
+#[pyfunction]
+#[pyo3(signature = (entries, total_padded_size, source_compressed_size = None, source_etag = None, sse = None))]
+pub fn encode_index<'py>(
+    py: Python<'py>,
+    entries: Vec<EntryArg>,
+    total_padded_size: u64,
+    source_compressed_size: Option<u64>,
+    source_etag: Option<String>,
+    sse: Option<SseArg>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let index = FrameIndex {
+        total_padded_size,
+        source_compressed_size: source_compressed_size.filter(|&s| s != 0),
+        source_etag: source_etag.filter(|e| !e.is_empty()),
+        sse: sse.map(|s| SseBinding {
+            enc_chunk_size: s.enc_chunk_size,
+            enc_chunk_count: s.enc_chunk_count,
+            enc_key_id: s.enc_key_id,
+            enc_salt: s.enc_salt,
+            enc_plaintext_len: s.enc_plaintext_len,
+            enc_header_bytes: s.enc_header_bytes,
+        }),
+        entries: entries
+            .into_iter()
+            .map(|e| IndexEntry {
+                original_offset: e.original_offset,
+                original_size: e.original_size,
+                compressed_offset: e.compressed_offset,
+                compressed_size: e.compressed_size,
+            })
+            .collect(),
+    };
+    // Round-trip through the reader so nothing unreadable is ever written.
+    let bytes = index.encode()?;
+    FrameIndex::decode(&bytes)?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// Re-binds a sidecar to a stored object's size and ETag.
+#[pyfunction]
+#[pyo3(signature = (sidecar, source_compressed_size, source_etag = None))]
+pub fn bind_index<'py>(
+    py: Python<'py>,
+    sidecar: ByteView<'py>,
+    source_compressed_size: u64,
+    source_etag: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = FrameIndex::bind(sidecar.as_slice(), source_compressed_size, source_etag)?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// zstd with a dictionary (FORMAT.md §6): structured (`zstd --train`,
+/// `train_dictionary`) or raw content.
+#[pyclass(module = "s4_codec", frozen, skip_from_py_object)]
+pub struct CpuZstdDict {
+    codec: Codec,
+}
+
+#[pymethods]
+impl CpuZstdDict {
+    #[new]
+    #[pyo3(signature = (dict_bytes, level = 3))]
+    fn new(dict_bytes: ByteView<'_>, level: i32) -> PyResult<Self> {
+        let dict = dictionary(Some(dict_bytes))?.expect("given");
+        Ok(Self {
+            codec: Codec::zstd_dict(dict, level),
+        })
+    }
+
+    #[getter]
+    fn level(&self) -> i32 {
+        self.parts().1
+    }
+
+    /// The dictionary's bytes.
+    #[getter]
+    fn dict_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.parts().0.bytes())
+    }
+
+    /// The zstd dictionary id frames carry (None for raw-content dictionaries).
+    #[getter]
+    fn dict_id(&self) -> Option<u32> {
+        self.parts().0.zstd_id()
+    }
+
+    /// The gateway's `s4-dict-id`: first 16 hex digits of SHA-256.
+    #[getter]
+    fn s4_dict_id(&self) -> String {
+        self.parts().0.s4_dict_id()
+    }
+
+    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
+        compress_with(py, &self.codec, &data)
+    }
+
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        data: ByteView<'py>,
+        original_size: u64,
+        crc32c: u32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        decompress_with(py, &self.codec, &data, original_size, crc32c)
+    }
+
+    fn __repr__(&self) -> String {
+        let (dict, level) = self.parts();
+        format!(
+            "CpuZstdDict(dict_len={}, level={level})",
+            dict.bytes().len()
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Self>()
+            .is_ok_and(|o| o.get().codec == self.codec)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let (dict, level) = self.parts();
+        u64::from(crate::crc::crc32c(dict.bytes())) << 8 ^ level as u64
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (Bound<'py, PyBytes>, i32)) {
+        let this = slf.get();
+        (slf.get_type(), (this.dict_bytes(slf.py()), this.level()))
+    }
+}
+
+impl CpuZstdDict {
+    fn parts(&self) -> (&Arc<ZstdDictionary>, i32) {
+        match &self.codec {
+            Codec::ZstdDict { dict, level } => (dict, *level),
+            _ => unreachable!("CpuZstdDict always holds a dictionary codec"),
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("FRAME_MAGIC", PyBytes::new(m.py(), &frame::FRAME_MAGIC))?;
+    m.add("PADDING_MAGIC", PyBytes::new(m.py(), &frame::PADDING_MAGIC))?;
+    m.add("FRAME_HEADER_BYTES", frame::FRAME_HEADER_BYTES)?;
+    m.add("SIDECAR_SUFFIX", crate::index::SIDECAR_SUFFIX)?;
+    m.add_class::<CpuZstdDict>()?;
+    m.add_class::<FrameIter>()?;
+    m.add_function(wrap_pyfunction!(read_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_iter, m)?)?;
+    m.add_function(wrap_pyfunction!(pick_chunk_size, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_s4_object, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_s4_object, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_range, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_index, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_index, m)?)?;
+    m.add_function(wrap_pyfunction!(bind_index, m)?)?;
+    Ok(())
+}
