@@ -19,9 +19,9 @@ use pyo3_arrow::{PyArray, PyChunkedArray};
 
 use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError};
 use crate::codec::{Codec, CodecKind, MAX_DECOMPRESSED_BYTES};
-use crate::dict::{self, ZstdDictionary};
-use crate::python::buffers::ByteView;
+use crate::dict;
 use crate::python::buffers::{detached, detached_with};
+use crate::python::buffers::{dictionary_arg, threads_arg, ByteView};
 use crate::python::errors::to_py_err_at;
 
 /// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
@@ -250,21 +250,8 @@ fn map_arrays<'py>(
     PyChunkedArray::try_new(results, field)?.into_pyarrow(py)
 }
 
-fn load_dictionary(data: Option<ByteView<'_>>) -> PyResult<Option<Arc<ZstdDictionary>>> {
-    data.map(|d| Ok(Arc::new(ZstdDictionary::new(d.as_slice().to_vec())?)))
-        .transpose()
-}
-
 fn parsed<T>(result: Result<T, String>) -> PyResult<T> {
     result.map_err(PyValueError::new_err)
-}
-
-fn threads_or_default(threads: Option<usize>) -> PyResult<usize> {
-    match threads {
-        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
-        Some(n) => Ok(n),
-        None => Ok(batch::default_threads()),
-    }
 }
 
 type KernelResult = Result<ArrayRef, KernelError>;
@@ -282,7 +269,7 @@ pub fn arrow_compress<'py>(
     dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let codec = match parsed(batch::codec_by_name(codec, level))? {
-        Codec::Zstd { level } => match load_dictionary(dictionary)? {
+        Codec::Zstd { level } => match dictionary_arg(dictionary)? {
             Some(dict) => Codec::zstd_dict(dict, level),
             None => Codec::Zstd { level },
         },
@@ -292,7 +279,7 @@ pub fn arrow_compress<'py>(
         other => other,
     };
     let format = parsed(format.parse())?;
-    let threads = threads_or_default(threads)?;
+    let threads = threads_arg(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let out = detached_with(py, || batch::compress(&cells, &codec, format, threads))??;
@@ -316,7 +303,7 @@ pub fn arrow_decompress<'py>(
     dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let format = parsed(format.parse())?;
-    let dict = load_dictionary(dictionary)?;
+    let dict = dictionary_arg(dictionary)?;
     let codec = match (parsed(batch::decode_codec(format, codec))?, &dict) {
         (Codec::Zstd { level }, Some(dict)) => Codec::zstd_dict(dict.clone(), level),
         (codec, _) => codec,
@@ -328,7 +315,7 @@ pub fn arrow_decompress<'py>(
         on_error: parsed(on_error.parse())?,
         dict,
     };
-    let threads = threads_or_default(threads)?;
+    let threads = threads_arg(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let out = detached_with(py, || -> Result<BinaryOutput, KernelError> {
@@ -350,7 +337,7 @@ pub fn arrow_crc32c<'py>(
     values: AnyArray,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let threads = threads_or_default(threads)?;
+    let threads = threads_arg(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let crcs = detached_with(py, || batch::crc32c(&cells, threads))?;

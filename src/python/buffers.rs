@@ -113,3 +113,26 @@ pub fn new_bytes_detached<'py>(
     })?;
     Ok(bytes)
 }
+
+/// A `threads=` argument: at least 1, all cores when `None`.
+pub fn threads_arg(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        Some(0) => Err(pyo3::exceptions::PyValueError::new_err(
+            "threads must be at least 1",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(crate::batch::default_threads()),
+    }
+}
+
+/// A `dictionary=` argument, loaded (and checked) once for the call.
+pub fn dictionary_arg(
+    data: Option<ByteView<'_>>,
+) -> PyResult<Option<std::sync::Arc<crate::dict::ZstdDictionary>>> {
+    data.map(|d| {
+        Ok(std::sync::Arc::new(crate::dict::ZstdDictionary::new(
+            d.as_slice().to_vec(),
+        )?))
+    })
+    .transpose()
+}

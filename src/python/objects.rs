@@ -7,9 +7,8 @@ use pyo3::exceptions::{PyNotImplementedError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::buffers::{detached, ByteView};
+use super::buffers::{detached, dictionary_arg, threads_arg, ByteView};
 use super::scalar::{compress_with, decompress_with, Compressed};
-use crate::batch;
 use crate::codec::{Codec, CodecKind};
 use crate::dict::ZstdDictionary;
 use crate::frame::{self, FrameHeader};
@@ -96,19 +95,6 @@ pub fn pick_chunk_size(content_length: u64) -> u64 {
     object::pick_chunk_size(content_length)
 }
 
-fn dictionary(data: Option<ByteView<'_>>) -> PyResult<Option<Arc<ZstdDictionary>>> {
-    data.map(|d| Ok(Arc::new(ZstdDictionary::new(d.as_slice().to_vec())?)))
-        .transpose()
-}
-
-fn threads(threads: Option<usize>) -> PyResult<usize> {
-    match threads {
-        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
-        Some(n) => Ok(n),
-        None => Ok(batch::default_threads()),
-    }
-}
-
 /// Encodes `data` as the gateway's single-PUT path stores it.
 #[pyfunction]
 #[pyo3(signature = (data, codec = "cpu-zstd", level = 3, *, dictionary = None, threads = None))]
@@ -125,7 +111,7 @@ pub fn encode_s4_object<'py>(
         (Some(CodecKind::Passthrough), _) => Codec::Passthrough,
         (Some(CodecKind::CpuGzip), _) => Codec::gzip(level.clamp(0, 9) as u32),
         (Some(CodecKind::CpuZstdDict), Some(dict)) => {
-            Codec::zstd_dict(self::dictionary(Some(dict))?.expect("given"), level)
+            Codec::zstd_dict(dictionary_arg(Some(dict))?.expect("given"), level)
         }
         (Some(CodecKind::CpuZstdDict), None) => {
             return Err(PyValueError::new_err(
@@ -140,7 +126,7 @@ pub fn encode_s4_object<'py>(
             )))
         }
     };
-    let threads = self::threads(threads)?;
+    let threads = threads_arg(threads)?;
     let src = data.as_slice();
     let encoded = detached(py, || object::encode(src, &codec, threads))?;
     let out = PyDict::new(py);
@@ -169,8 +155,8 @@ pub fn decode_s4_object<'py>(
     start: Option<u64>,
     end: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let dict = self::dictionary(dictionary)?;
-    let threads = self::threads(threads)?;
+    let dict = dictionary_arg(dictionary)?;
+    let threads = threads_arg(threads)?;
     let body = body.as_slice();
     let out = match (sidecar, start, end) {
         (None, None, None) => detached(py, || {
@@ -328,7 +314,7 @@ impl CpuZstdDict {
     #[new]
     #[pyo3(signature = (dict_bytes, level = 3))]
     fn new(dict_bytes: ByteView<'_>, level: i32) -> PyResult<Self> {
-        let dict = dictionary(Some(dict_bytes))?.expect("given");
+        let dict = dictionary_arg(Some(dict_bytes))?.expect("given");
         Ok(Self {
             codec: Codec::zstd_dict(dict, level),
         })
