@@ -12,7 +12,7 @@ use crate::codec::{Codec, CodecKind};
 use crate::crc::crc32c;
 use crate::dict::ZstdDictionary;
 use crate::error::{Error, Result};
-use crate::frame::{self, FrameHeader, FRAME_MAGIC, PADDING_MAGIC};
+use crate::frame::{self, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, PADDING_MAGIC};
 use crate::index::{FrameIndex, IndexEntry};
 
 pub const KEY_CODEC: &str = "s4-codec";
@@ -82,18 +82,32 @@ pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObjec
                 metadata,
             })
         }
-        Codec::Zstd { .. } => encode_chunked(data, codec, threads),
+        Codec::Zstd { level } => encode_chunked(data, *level, threads),
     }
 }
 
-fn encode_chunked(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObject> {
+/// One S4F2 frame whose zstd payload is byte-identical to the gateway's.
+fn gateway_frame(piece: &[u8], level: i32) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + crate::zstd::compress_bound(piece.len()));
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    let written = crate::zstd::compress_like_gateway(piece, level, out.spare_capacity_mut())?;
+    // SAFETY: the encoder initialised `written` bytes after the header.
+    unsafe { out.set_len(FRAME_HEADER_BYTES + written) };
+    let header = FrameHeader {
+        codec: CodecKind::CpuZstd,
+        original_size: piece.len() as u64,
+        compressed_size: written as u64,
+        crc32c: crc32c(piece),
+    };
+    out[..FRAME_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+    Ok(out)
+}
+
+fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObject> {
     let chunk = pick_chunk_size(data.len() as u64) as usize;
     let frames: Vec<Vec<u8>> = batch::install(threads, || {
         data.par_chunks(chunk)
-            .map(|piece| {
-                let mut out = Vec::new();
-                frame::encode_frame_append(codec, piece, &mut out).map(|()| out)
-            })
+            .map(|piece| gateway_frame(piece, level))
             .collect::<Result<_>>()
     })?;
     let mut entries = Vec::with_capacity(frames.len());

@@ -106,6 +106,39 @@ pub fn compress(
     .map_err(zstd_error)
 }
 
+/// Compresses `src` exactly as the S4 gateway's streaming encoder does: the
+/// level alone, no pledged size, so the frame has no content size and the
+/// level's unknown-size window. With libzstd 1.5.7 (bundled here, as in the
+/// gateway) the bytes are identical to the gateway's. `dst` must hold
+/// `compress_bound(src.len())` bytes.
+pub fn compress_like_gateway(
+    src: &[u8],
+    level: i32,
+    dst: &mut [MaybeUninit<u8>],
+) -> Result<usize> {
+    use zstd_safe::{InBuffer, OutBuffer, ResetDirective};
+    use zstd_sys::ZSTD_EndDirective::{ZSTD_e_continue, ZSTD_e_end};
+    let mut buf = UninitBuf::new(dst);
+    CCTX.with_borrow_mut(|(cctx, current_level)| {
+        cctx.reset(ResetDirective::SessionOnly)?;
+        if *current_level != level {
+            cctx.set_parameter(CParameter::CompressionLevel(level))?;
+            *current_level = level;
+        }
+        let mut out = OutBuffer::around(&mut buf);
+        let mut input = InBuffer::around(src);
+        // Feeding everything as "continue" first keeps the size unknown to
+        // zstd, as a writer that streams the body would.
+        while input.pos() < src.len() {
+            cctx.compress_stream2(&mut out, &mut input, ZSTD_e_continue)?;
+        }
+        let mut empty = InBuffer::around(&[]);
+        while cctx.compress_stream2(&mut out, &mut empty, ZSTD_e_end)? != 0 {}
+        Ok(out.pos())
+    })
+    .map_err(zstd_error)
+}
+
 /// Runs `f` on this thread's compression context (for dictionary use).
 pub(crate) fn with_cctx(
     f: impl FnOnce(&mut CCtx<'static>) -> Result<usize, zstd_safe::ErrorCode>,
