@@ -152,30 +152,58 @@ impl BinaryOutput {
         self.len() == 0
     }
 
-    /// Joins the chunks into one buffer. Each chunk is freed as soon as it is
-    /// copied and the first one is reused, so the peak is about one output.
-    pub fn concat(self) -> Contiguous {
+    /// Joins the chunks into one buffer. Large outputs are copied by up to
+    /// `threads` threads, each chunk freed once copied; otherwise the first
+    /// chunk's buffer is grown in place and the others appended.
+    pub fn concat(self, threads: usize) -> Contiguous {
         let rows = self.len();
         let total: usize = self.chunks.iter().map(|c| c.values.len()).sum();
-        let any_null = self.chunks.iter().any(|c| c.valid.contains(&false));
-        let mut chunks = self.chunks.into_iter();
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0i64);
+        let any_null = self.chunks.iter().any(|c| c.valid.contains(&false));
         let mut validity = any_null.then(|| Vec::with_capacity(rows));
-        let mut values = Vec::new();
-        for chunk in chunks.by_ref() {
-            let base = values.len() as i64;
+        let mut base = 0i64;
+        for chunk in &self.chunks {
             offsets.extend(chunk.ends.iter().map(|&end| base + end as i64));
+            base += chunk.values.len() as i64;
             if let Some(validity) = validity.as_mut() {
                 validity.extend_from_slice(&chunk.valid);
             }
-            if values.capacity() == 0 {
-                values = chunk.values;
-                values.reserve_exact(total - values.len());
-            } else {
+        }
+        let mut chunks = self.chunks.into_iter();
+        let values = if threads > 1 && chunks.len() > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
+            let mut values: Vec<u8> = Vec::with_capacity(total);
+            let mut slots = Vec::with_capacity(chunks.len());
+            let mut rest = &mut values.spare_capacity_mut()[..total];
+            let chunks: Vec<Chunk> = chunks.collect();
+            for chunk in &chunks {
+                let (slot, tail) = rest.split_at_mut(chunk.values.len());
+                slots.push(slot);
+                rest = tail;
+            }
+            install(threads, || {
+                chunks.into_par_iter().zip(slots).for_each(|(chunk, slot)| {
+                    // SAFETY: `slot` is exactly `chunk.values.len()` bytes.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            chunk.values.as_ptr(),
+                            slot.as_mut_ptr().cast::<u8>(),
+                            chunk.values.len(),
+                        )
+                    }
+                });
+            });
+            // SAFETY: the slots tile `total` bytes and each was filled.
+            unsafe { values.set_len(total) };
+            values
+        } else {
+            let mut values = chunks.next().map(|c| c.values).unwrap_or_default();
+            values.reserve_exact(total - values.len());
+            for chunk in chunks {
                 values.extend_from_slice(&chunk.values);
             }
-        }
+            values
+        };
         Contiguous {
             values,
             offsets,
@@ -183,6 +211,9 @@ impl BinaryOutput {
         }
     }
 }
+
+/// Outputs at least this long are joined by several threads.
+const PARALLEL_CONCAT_MIN_BYTES: usize = 32 << 20;
 
 /// Columns smaller than this stay on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 256 << 10;
@@ -270,16 +301,19 @@ fn map_cells(
     col: &dyn ByteColumn,
     threads: usize,
     on_error: OnError,
-    reserve: impl Fn(usize) -> usize + Sync,
+    expected_len: impl Fn(&[u8]) -> usize + Sync,
     cell: impl Fn(&[u8], &mut Vec<u8>) -> Result<(), Error> + Sync,
 ) -> Result<BinaryOutput, RowError> {
     let results = for_ranges(col, threads, |rows| {
-        let input: usize = rows
+        // Sized up front from what each cell says it holds (bounded by what
+        // its bytes can back), so a chunk never reallocates.
+        let expected: usize = rows
             .clone()
-            .map(|i| col.value(i).map_or(0, <[u8]>::len))
-            .sum();
+            .filter_map(|i| col.value(i))
+            .map(&expected_len)
+            .fold(0, usize::saturating_add);
         let mut chunk = Chunk {
-            values: Vec::with_capacity(reserve(input)),
+            values: Vec::with_capacity(expected),
             ends: Vec::with_capacity(rows.len()),
             valid: Vec::with_capacity(rows.len()),
         };
@@ -313,7 +347,7 @@ pub fn compress(
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
     // Compressed output rarely exceeds half the input; growth covers the rest.
-    let reserve = |input: usize| input / 2 + 4096;
+    let reserve = |value: &[u8]| value.len() / 2 + 64;
     map_cells(
         col,
         threads,
@@ -369,7 +403,20 @@ pub fn decompress(
     spec: &Decode,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
-    let reserve = |input: usize| input.saturating_mul(4);
+    let reserve = |value: &[u8]| {
+        let declared = match spec.format {
+            CellFormat::S4 => frame::declared_size(value),
+            CellFormat::Raw => spec
+                .codec
+                .declared_size(value)
+                .unwrap_or(4 * value.len() as u64),
+        };
+        let backed = spec
+            .codec
+            .max_decoded_len(value.len())
+            .max(value.len() as u64);
+        declared.min(spec.max_output_size).min(backed) as usize
+    };
     map_cells(
         col,
         threads,
@@ -442,7 +489,7 @@ mod tests {
     }
 
     fn rows(out: BinaryOutput) -> Vec<Option<Vec<u8>>> {
-        let c = out.concat();
+        let c = out.concat(2);
         (0..c.offsets.len() - 1)
             .map(|i| {
                 let valid = c.validity.as_ref().is_none_or(|v| v[i]);

@@ -213,10 +213,7 @@ impl Codec {
                     expected: original_size,
                     got: src.len() as u64,
                 },
-                _ => Error::io(format!(
-                    "{} decompression bomb detected: produced more than the {capacity} bytes claimed",
-                    self.engine_name()
-                )),
+                _ => self.bomb(capacity),
             });
         };
         // SAFETY: the engine initialised the first `produced` bytes.
@@ -231,16 +228,14 @@ impl Codec {
             None => (Ok(()), crc32c(out)),
         };
         trailer_ok?;
-        if produced as u64 != original_size {
-            return Err(Error::SizeMismatch {
-                expected: original_size,
-                got: produced as u64,
-            });
-        }
-        if got != crc {
-            return Err(Error::CrcMismatch { expected: crc, got });
-        }
-        Ok(())
+        check_manifest(produced, got, original_size, crc)
+    }
+
+    fn bomb(&self, capacity: usize) -> Error {
+        Error::io(format!(
+            "{} decompression bomb detected: produced more than the {capacity} bytes claimed",
+            self.engine_name()
+        ))
     }
 
     fn engine_name(&self) -> &'static str {
@@ -248,6 +243,17 @@ impl Codec {
             Codec::Passthrough => "passthrough",
             Codec::Zstd { .. } | Codec::ZstdDict { .. } => "zstd",
             Codec::Gzip { .. } => "gzip",
+        }
+    }
+
+    /// The output size a bare payload declares about itself, if any (zstd's
+    /// content size, gzip's ISIZE): a hint, never trusted for allocation
+    /// beyond `max_decoded_len`.
+    pub fn declared_size(&self, src: &[u8]) -> Option<u64> {
+        match self {
+            Codec::Passthrough => Some(src.len() as u64),
+            Codec::Zstd { .. } | Codec::ZstdDict { .. } => zstd::declared_size(src),
+            Codec::Gzip { .. } => gzip::declared_size(src),
         }
     }
 
@@ -262,11 +268,7 @@ impl Codec {
         out: &mut Vec<u8>,
     ) -> Result<usize> {
         let ceiling = self.max_decoded_len(src.len()).min(limit);
-        let declared = match self {
-            Codec::Passthrough => Some(src.len() as u64),
-            Codec::Zstd { .. } | Codec::ZstdDict { .. } => zstd::declared_size(src),
-            Codec::Gzip { .. } => gzip::declared_size(src),
-        };
+        let declared = self.declared_size(src);
         // A zstd frame's content size is part of the frame (a gzip ISIZE may be
         // trailing bytes), so only zstd's is refused early.
         if let (Codec::Zstd { .. } | Codec::ZstdDict { .. }, Some(size)) = (self, declared) {
@@ -364,12 +366,27 @@ impl Codec {
     }
 }
 
+/// The §3 checks after decoding: size first, then CRC32C.
+fn check_manifest(produced: usize, got: u32, original_size: u64, crc: u32) -> Result<()> {
+    if produced as u64 != original_size {
+        return Err(Error::SizeMismatch {
+            expected: original_size,
+            got: produced as u64,
+        });
+    }
+    if got != crc {
+        return Err(Error::CrcMismatch { expected: crc, got });
+    }
+    Ok(())
+}
+
 /// Copies `src` to the front of `dst`; `None` if it does not fit.
 fn copy_into(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Option<usize> {
     let dst = dst.get_mut(..src.len())?;
-    for (slot, &byte) in dst.iter_mut().zip(src) {
-        slot.write(byte);
-    }
+    // SAFETY: `dst` holds exactly `src.len()` bytes and cannot overlap `src`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len())
+    };
     Some(src.len())
 }
 
@@ -487,6 +504,47 @@ mod tests {
         trailing.extend_from_slice(b"GARBAGE");
         assert!(matches!(
             zstd.decompress(&trailing, size, crc),
+            Err(Error::Io(_))
+        ));
+    }
+
+    #[test]
+    fn large_zstd_outputs_follow_the_pipeline() {
+        let data = text(60_000);
+        let zstd = Codec::zstd(3);
+        let (payload, size, crc) = zstd.compress(&data, 1).unwrap();
+        assert_eq!(zstd.decompress(&payload, size, crc).unwrap(), data);
+        assert!(matches!(
+            zstd.decompress(&payload, size, crc ^ 1),
+            Err(Error::CrcMismatch { .. })
+        ));
+        assert_eq!(
+            zstd.decompress(&payload, size + 1, crc).unwrap_err(),
+            Error::SizeMismatch {
+                expected: size + 1,
+                got: size
+            }
+        );
+        let bomb = zstd.decompress(&payload, size - 1, crc).unwrap_err();
+        assert!(
+            matches!(&bomb, Error::Io(m) if m.contains("bomb")),
+            "{bomb}"
+        );
+        let cut = zstd
+            .decompress(&payload[..payload.len() / 2], size, crc)
+            .unwrap_err();
+        assert!(matches!(cut, Error::Io(_)), "{cut}");
+        let mut two = payload.clone();
+        two.extend_from_slice(&payload);
+        let both = [data.as_slice(), data.as_slice()].concat();
+        assert_eq!(
+            zstd.decompress(&two, 2 * size, crate::crc32c(&both))
+                .unwrap(),
+            both
+        );
+        two.extend_from_slice(b"junk");
+        assert!(matches!(
+            zstd.decompress(&two, 2 * size, 0),
             Err(Error::Io(_))
         ));
     }

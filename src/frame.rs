@@ -186,6 +186,15 @@ pub struct BodyInfo {
     pub crc32c: u32,
 }
 
+/// The original size `body`'s headers add up to (0 if they do not parse).
+pub fn declared_size(body: &[u8]) -> u64 {
+    frames(body)
+        .map_while(Result::ok)
+        .fold(0, |total, (header, _)| {
+            total.saturating_add(header.original_size)
+        })
+}
+
 /// Reads every header of `body` without decompressing.
 pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
     let mut info = BodyInfo {

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
-use zstd_safe::{CCtx, CParameter, DCtx, WriteBuf};
+use zstd_safe::{CCtx, CParameter, DCtx, InBuffer, OutBuffer, WriteBuf};
 
 use crate::error::{Error, Result};
 
@@ -111,12 +111,8 @@ pub fn compress(
 /// level's unknown-size window. With libzstd 1.5.7 (bundled here, as in the
 /// gateway) the bytes are identical to the gateway's. `dst` must hold
 /// `compress_bound(src.len())` bytes.
-pub fn compress_like_gateway(
-    src: &[u8],
-    level: i32,
-    dst: &mut [MaybeUninit<u8>],
-) -> Result<usize> {
-    use zstd_safe::{InBuffer, OutBuffer, ResetDirective};
+pub fn compress_like_gateway(src: &[u8], level: i32, dst: &mut [MaybeUninit<u8>]) -> Result<usize> {
+    use zstd_safe::ResetDirective;
     use zstd_sys::ZSTD_EndDirective::{ZSTD_e_continue, ZSTD_e_end};
     let mut buf = UninitBuf::new(dst);
     CCTX.with_borrow_mut(|(cctx, current_level)| {

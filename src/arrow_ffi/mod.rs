@@ -148,8 +148,12 @@ fn validate_utf8(out: &mut BinaryOutput, on_error: OnError) -> Result<(), Kernel
     Ok(())
 }
 
-fn offsets_array<O: OffsetSizeTrait>(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
-    let joined = out.concat();
+fn offsets_array<O: OffsetSizeTrait>(
+    out: BinaryOutput,
+    utf8: bool,
+    threads: usize,
+) -> PyResult<ArrayRef> {
+    let joined = out.concat(threads);
     let offsets = joined
         .offsets
         .iter()
@@ -206,10 +210,10 @@ fn view_array(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
     })
 }
 
-fn to_array(out: BinaryOutput, layout: Layout, utf8: bool) -> PyResult<ArrayRef> {
+fn to_array(out: BinaryOutput, layout: Layout, utf8: bool, threads: usize) -> PyResult<ArrayRef> {
     match layout {
-        Layout::Small => offsets_array::<i32>(out, utf8),
-        Layout::Large => offsets_array::<i64>(out, utf8),
+        Layout::Small => offsets_array::<i32>(out, utf8, threads),
+        Layout::Large => offsets_array::<i64>(out, utf8, threads),
         Layout::View => view_array(out, utf8),
     }
 }
@@ -282,8 +286,13 @@ pub fn arrow_compress<'py>(
     let threads = threads_arg(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
-        let out = detached_with(py, || batch::compress(&cells, &codec, format, threads))??;
-        Ok(to_array(out, cells.layout(), false)?)
+        let layout = cells.layout();
+        // Assembling the array (joining chunk buffers) is plain Rust: it runs
+        // with the GIL released too.
+        detached_with(py, || -> KernelResult {
+            let out = batch::compress(&cells, &codec, format, threads)?;
+            Ok(to_array(out, layout, false, threads)?)
+        })?
     })
 }
 
@@ -318,14 +327,14 @@ pub fn arrow_decompress<'py>(
     let threads = threads_arg(threads)?;
     map_arrays(py, values, |array| -> KernelResult {
         let cells = Cells::new(array)?;
-        let out = detached_with(py, || -> Result<BinaryOutput, KernelError> {
+        let layout = cells.layout();
+        detached_with(py, || -> KernelResult {
             let mut out = batch::decompress(&cells, &spec, threads)?;
             if as_string {
                 validate_utf8(&mut out, spec.on_error)?;
             }
-            Ok(out)
-        })??;
-        Ok(to_array(out, cells.layout(), as_string)?)
+            Ok(to_array(out, layout, as_string, threads)?)
+        })?
     })
 }
 
