@@ -219,7 +219,8 @@ pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
     Ok(info)
 }
 
-fn combine_crc(first: u32, second: u32, second_len: u64) -> u32 {
+/// CRC32C of two byte runs joined, from the CRCs of each.
+pub fn combine_crc(first: u32, second: u32, second_len: u64) -> u32 {
     if second_len == 0 {
         return first;
     }

@@ -142,46 +142,124 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObje
     })
 }
 
-/// Decodes every data frame of `body` into one buffer, frames in parallel,
-/// each checked for size and CRC32C.
+/// The frames of a body, parsed and sized, ready to decode.
+pub struct FramesPlan<'a> {
+    frames: Vec<(FrameHeader, &'a [u8], Codec, usize)>,
+    total: usize,
+    exact: bool,
+}
+
+impl FramesPlan<'_> {
+    /// Parses every header; each frame's output is sized by its claim, but
+    /// never beyond what its payload can hold.
+    pub fn new<'a>(body: &'a [u8], dict: Option<&Arc<ZstdDictionary>>) -> Result<FramesPlan<'a>> {
+        let mut plan = FramesPlan {
+            frames: Vec::new(),
+            total: 0,
+            exact: true,
+        };
+        for frame in frame::frames(body) {
+            let (header, payload) = frame?;
+            let codec = frame::decoder_for(header.codec, dict)?;
+            let cap = codec.output_capacity(payload.len(), header.original_size)?;
+            plan.exact &= cap as u64 == header.original_size;
+            plan.total = plan
+                .total
+                .checked_add(cap)
+                .ok_or_else(|| Error::Backend("object too large for this platform".into()))?;
+            plan.frames.push((header, payload, codec, cap));
+        }
+        Ok(plan)
+    }
+
+    /// The output length if every frame keeps its claim.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Whether every claim is backed by its payload (else decoding fails).
+    pub fn is_exact(&self) -> bool {
+        self.exact
+    }
+
+    /// CRC32C of the whole output: the frames' checksums combined, which is
+    /// exact once every frame has been verified against its own.
+    pub fn crc32c(&self) -> u32 {
+        self.frames.iter().fold(0, |crc, (header, ..)| {
+            frame::combine_crc(crc, header.crc32c, header.original_size)
+        })
+    }
+
+    /// Checks the object metadata's size and CRC against the headers.
+    pub fn check_metadata(&self, metadata: &HashMap<String, String>) -> Result<()> {
+        let claimed: u64 = self.frames.iter().map(|(h, ..)| h.original_size).sum();
+        if let Some(size) = parsed::<u64>(metadata, KEY_ORIGINAL_SIZE) {
+            if size != claimed {
+                return Err(Error::SizeMismatch {
+                    expected: size,
+                    got: claimed,
+                });
+            }
+        }
+        if let Some(expected) = parsed::<u32>(metadata, KEY_CRC32C) {
+            let got = self.crc32c();
+            if got != expected {
+                return Err(Error::CrcMismatch { expected, got });
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes every frame into `dst` (`len()` bytes), frames in parallel,
+    /// each checked for size and CRC32C.
+    pub fn decode_into(&self, dst: &mut [MaybeUninit<u8>], threads: usize) -> Result<()> {
+        let mut slots: Vec<&mut [MaybeUninit<u8>]> = Vec::with_capacity(self.frames.len());
+        let mut rest = &mut dst[..self.total];
+        for (.., cap) in &self.frames {
+            let (slot, tail) = rest.split_at_mut(*cap);
+            slots.push(slot);
+            rest = tail;
+        }
+        batch::install(threads, || {
+            self.frames
+                .par_iter()
+                .zip(slots.par_iter_mut())
+                .try_for_each(|((header, payload, codec, _), slot)| {
+                    codec.decompress_into(payload, header.original_size, header.crc32c, slot)
+                })
+        })
+    }
+
+    pub fn decode(&self, threads: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.total);
+        self.decode_into(out.spare_capacity_mut(), threads)?;
+        // SAFETY: every frame succeeded, so each slot (of its claimed size)
+        // was filled completely.
+        unsafe { out.set_len(self.total) };
+        Ok(out)
+    }
+}
+
+/// Whether the GET decision reads `body` as frames: metadata says framed or
+/// multipart, or, with no metadata at all, the body starts with a frame magic.
+pub fn is_framed(body: &[u8], metadata: Option<&HashMap<String, String>>) -> bool {
+    match metadata {
+        Some(metadata) => is_true(metadata, KEY_FRAMED) || is_true(metadata, KEY_MULTIPART),
+        None => body.starts_with(&FRAME_MAGIC) || body.starts_with(&PADDING_MAGIC),
+    }
+}
+
+/// Decodes every data frame of `body` (see [`FramesPlan`]).
 pub fn decode_frames(
     body: &[u8],
     dict: Option<&Arc<ZstdDictionary>>,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    let frames: Vec<(FrameHeader, &[u8])> = frame::frames(body).collect::<Result<_>>()?;
-    let mut plan = Vec::with_capacity(frames.len());
-    let mut total = 0usize;
-    for (header, payload) in &frames {
-        let codec = frame::decoder_for(header.codec, dict)?;
-        // Never more than the payload can hold, whatever the header claims.
-        let cap = codec.output_capacity(payload.len(), header.original_size)?;
-        total = total
-            .checked_add(cap)
-            .ok_or_else(|| Error::Backend("object too large for this platform".into()))?;
-        plan.push((codec, cap));
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(total);
-    let mut slots: Vec<&mut [MaybeUninit<u8>]> = Vec::with_capacity(frames.len());
-    let mut rest = &mut out.spare_capacity_mut()[..total];
-    for (_, cap) in &plan {
-        let (slot, tail) = rest.split_at_mut(*cap);
-        slots.push(slot);
-        rest = tail;
-    }
-    batch::install(threads, || {
-        frames
-            .par_iter()
-            .zip(plan.par_iter())
-            .zip(slots.par_iter_mut())
-            .try_for_each(|(((header, payload), (codec, _)), slot)| {
-                codec.decompress_into(payload, header.original_size, header.crc32c, slot)
-            })
-    })?;
-    // SAFETY: every frame succeeded, so each slot (of its claimed size)
-    // was filled completely.
-    unsafe { out.set_len(total) };
-    Ok(out)
+    FramesPlan::new(body, dict)?.decode(threads)
 }
 
 fn parsed<T: std::str::FromStr>(metadata: &HashMap<String, String>, key: &str) -> Option<T> {
@@ -201,32 +279,16 @@ pub fn decode(
     dict: Option<&Arc<ZstdDictionary>>,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    let Some(metadata) = metadata else {
-        let framed = body.starts_with(&FRAME_MAGIC) || body.starts_with(&PADDING_MAGIC);
-        return if framed {
-            decode_frames(body, dict, threads)
-        } else {
-            Ok(body.to_vec())
-        };
-    };
-    if is_true(metadata, KEY_FRAMED) || is_true(metadata, KEY_MULTIPART) {
-        let out = decode_frames(body, dict, threads)?;
-        if let Some(size) = parsed::<u64>(metadata, KEY_ORIGINAL_SIZE) {
-            if size != out.len() as u64 {
-                return Err(Error::SizeMismatch {
-                    expected: size,
-                    got: out.len() as u64,
-                });
-            }
+    if is_framed(body, metadata) {
+        let plan = FramesPlan::new(body, dict)?;
+        if let Some(metadata) = metadata {
+            plan.check_metadata(metadata)?;
         }
-        if let Some(expected) = parsed::<u32>(metadata, KEY_CRC32C) {
-            let got = crc32c(&out);
-            if got != expected {
-                return Err(Error::CrcMismatch { expected, got });
-            }
-        }
-        return Ok(out);
+        return plan.decode(threads);
     }
+    let Some(metadata) = metadata else {
+        return Ok(body.to_vec()); // not S4-managed
+    };
     let manifest = (
         metadata
             .get(KEY_CODEC)

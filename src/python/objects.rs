@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyNotImplementedError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::buffers::{detached, dictionary_arg, threads_arg, ByteView};
+use super::buffers::{detached, dictionary_arg, new_bytes_detached, threads_arg, ByteView};
 use super::scalar::{compress_with, decompress_with, Compressed};
 use crate::codec::{Codec, CodecKind};
 use crate::dict::ZstdDictionary;
@@ -159,6 +159,17 @@ pub fn decode_s4_object<'py>(
     let threads = threads_arg(threads)?;
     let body = body.as_slice();
     let out = match (sidecar, start, end) {
+        (None, None, None) if object::is_framed(body, metadata.as_ref()) => {
+            let plan = object::FramesPlan::new(body, dict.as_ref())?;
+            if let Some(metadata) = &metadata {
+                plan.check_metadata(metadata)?;
+            }
+            if plan.is_exact() {
+                // Decode straight into the result: no copy, no second pass.
+                return new_bytes_detached(py, plan.len(), |dst| plan.decode_into(dst, threads));
+            }
+            detached(py, || plan.decode(threads))?
+        }
         (None, None, None) => detached(py, || {
             object::decode(body, metadata.as_ref(), dict.as_ref(), threads)
         })?,
