@@ -30,7 +30,8 @@ def main() -> None:
     df = spark.range(200_000).selectExpr(
         "id",
         "to_json(named_struct('id', id, 'user', concat('u', id % 5000), "
-        "'event', 'page_view', 'path', concat('/item/', id % 977))) as payload",
+        "'event', 'page_view', 'path', concat('/item/', id % 977), "
+        "'viewed', array_repeat(concat('item-', id % 977), 40))) as payload",
     )
     packed = compress_columns(df, ["payload"], codec="zstd", level=3)
     with tempfile.TemporaryDirectory() as tmp:
