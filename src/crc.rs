@@ -15,11 +15,6 @@ pub fn crc32c(data: &[u8]) -> u32 {
     parallel(data)
 }
 
-/// Continues a CRC32C over more bytes (single-threaded; for streaming use).
-pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc, data)
-}
-
 fn parallel(data: &[u8]) -> u32 {
     if data.len() < PARALLEL_MIN_BYTES {
         return crc32c::crc32c(data);
@@ -46,6 +41,5 @@ mod tests {
     fn parallel_equals_serial() {
         let data: Vec<u8> = (0..40_000_001u32).map(|i| (i >> 3) as u8).collect();
         assert_eq!(crc32c(&data), crc32c::crc32c(&data));
-        assert_eq!(crc32c_append(crc32c(&data[..5]), &data[5..]), crc32c(&data));
     }
 }
