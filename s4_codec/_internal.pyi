@@ -189,6 +189,10 @@ def decode_s4_object(
     sidecar: Buffer | None = None,
     start: int | None = None,
     end: int | None = None,
+    max_output_size: int = 5368709120,
+    body_offset: int | None = None,
+    source_size: int | None = None,
+    source_etag: str | None = None,
 ) -> bytes: ...
 def plan_range(sidecar: Buffer, start: int, end: int) -> tuple[int, int, int]: ...
 def decode_index(data: Buffer) -> FrameIndex: ...

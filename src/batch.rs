@@ -3,18 +3,15 @@
 //! Independent of any Arrow library: doors adapt their arrays to
 //! [`ByteColumn`] and assemble Arrow arrays from [`BinaryOutput`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
+use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX};
 use crate::dict::ZstdDictionary;
-
-use rayon::prelude::*;
-
-use crate::codec::{check_limit, Codec, CodecKind};
-use crate::error::Error;
+use crate::error::{try_reserve, Error};
 use crate::frame::{self, BodyInfo};
+use crate::threads;
 
 /// A column of optional byte strings (`None` = null).
 pub trait ByteColumn: Sync {
@@ -153,9 +150,9 @@ impl BinaryOutput {
     }
 
     /// Joins the chunks into one buffer. Large outputs are copied by up to
-    /// `threads` threads, each chunk freed once copied; otherwise the first
-    /// chunk's buffer is grown in place and the others appended.
-    pub fn concat(self, threads: usize) -> Contiguous {
+    /// `threads` threads; otherwise the first chunk's buffer is grown in
+    /// place and the others appended.
+    pub fn concat(self, threads: usize) -> Result<Contiguous, Error> {
         let rows = self.len();
         let total: usize = self.chunks.iter().map(|c| c.values.len()).sum();
         let mut offsets = Vec::with_capacity(rows + 1);
@@ -170,45 +167,63 @@ impl BinaryOutput {
                 validity.extend_from_slice(&chunk.valid);
             }
         }
-        let mut chunks = self.chunks.into_iter();
+        let mut chunks = self.chunks;
         let values = if threads > 1 && chunks.len() > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
-            let mut values: Vec<u8> = Vec::with_capacity(total);
-            let mut slots = Vec::with_capacity(chunks.len());
-            let mut rest = &mut values.spare_capacity_mut()[..total];
-            let chunks: Vec<Chunk> = chunks.collect();
-            for chunk in &chunks {
-                let (slot, tail) = rest.split_at_mut(chunk.values.len());
-                slots.push(slot);
-                rest = tail;
-            }
-            install(threads, || {
-                chunks.into_par_iter().zip(slots).for_each(|(chunk, slot)| {
-                    // SAFETY: `slot` is exactly `chunk.values.len()` bytes.
+            let mut values: Vec<u8> = Vec::new();
+            try_reserve(&mut values, total)?;
+            let starts: Vec<usize> = chunks
+                .iter()
+                .scan(0, |at, c| {
+                    let start = *at;
+                    *at += c.values.len();
+                    Some(start)
+                })
+                .collect();
+            let dst = SendPtr(values.as_mut_ptr());
+            threads::map_indexed(
+                chunks.len(),
+                threads,
+                |i| {
+                    let src = &chunks[i].values;
+                    // SAFETY: chunk i goes to [starts[i], starts[i] + len) of
+                    // a `total`-byte allocation; the ranges tile it without
+                    // overlap, so no two workers write the same byte.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            chunk.values.as_ptr(),
-                            slot.as_mut_ptr().cast::<u8>(),
-                            chunk.values.len(),
-                        )
+                        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.at(starts[i]), src.len())
                     }
-                });
-            });
-            // SAFETY: the slots tile `total` bytes and each was filled.
+                },
+                |_| false,
+            );
+            // SAFETY: the chunks tile `total` bytes and each was copied.
             unsafe { values.set_len(total) };
             values
         } else {
-            let mut values = chunks.next().map(|c| c.values).unwrap_or_default();
-            values.reserve_exact(total - values.len());
-            for chunk in chunks {
+            let mut rest = chunks.drain(..);
+            let mut values = rest.next().map(|c| c.values).unwrap_or_default();
+            let more = total - values.len();
+            try_reserve(&mut values, more)?;
+            for chunk in rest {
                 values.extend_from_slice(&chunk.values);
             }
             values
         };
-        Contiguous {
+        Ok(Contiguous {
             values,
             offsets,
             validity,
-        }
+        })
+    }
+}
+
+/// A pointer that parallel workers write disjoint ranges through.
+struct SendPtr(*mut u8);
+// SAFETY: only used for writes to disjoint ranges of one live allocation.
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    fn at(&self, offset: usize) -> *mut u8 {
+        // SAFETY: callers stay within the allocation.
+        unsafe { self.0.add(offset) }
     }
 }
 
@@ -221,11 +236,6 @@ const PARALLEL_MIN_BYTES: usize = 256 << 10;
 const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest piece of work handed to a thread.
 const MIN_CHUNK_BYTES: usize = 64 << 10;
-
-/// The number of threads to use when the caller does not say.
-pub fn default_threads() -> usize {
-    rayon::current_num_threads()
-}
 
 /// Cuts the rows into ranges of roughly equal bytes.
 fn plan(col: &dyn ByteColumn, threads: usize) -> Vec<Range<usize>> {
@@ -256,44 +266,15 @@ fn plan(col: &dyn ByteColumn, threads: usize) -> Vec<Range<usize>> {
     ranges
 }
 
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
-    if threads == rayon::current_num_threads() {
-        return None;
-    }
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().ok()?;
-    if let Some(pool) = pools.get(&threads) {
-        return Some(pool.clone());
-    }
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .ok()?,
-    );
-    pools.insert(threads, pool.clone());
-    Some(pool)
-}
-
-/// Runs `work` inside a pool of `threads` threads (the global pool by default).
-pub fn install<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
-    match pool(threads) {
-        Some(pool) => pool.install(work),
-        None => work(),
-    }
-}
-
-/// Runs `work` over ranges of rows on up to `threads` threads, in order.
-fn for_ranges<T: Send>(
+/// Runs `work` over ranges of rows on up to `threads` threads; results are
+/// in row order and stop at the first (lowest-row) error.
+fn for_ranges<T: Send, E: Send>(
     col: &dyn ByteColumn,
     threads: usize,
-    work: impl Fn(Range<usize>) -> T + Sync,
-) -> Vec<T> {
+    work: impl Fn(Range<usize>) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
     let ranges = plan(col, threads);
-    if ranges.len() == 1 {
-        return ranges.into_iter().map(work).collect();
-    }
-    install(threads, || ranges.into_par_iter().map(&work).collect())
+    threads::try_map_indexed(ranges.len(), threads, |i| work(ranges[i].clone()))
 }
 
 /// Applies `cell` to every non-null value, building a binary column.
@@ -304,38 +285,39 @@ fn map_cells(
     expected_len: impl Fn(&[u8]) -> usize + Sync,
     cell: impl Fn(&[u8], &mut Vec<u8>) -> Result<(), Error> + Sync,
 ) -> Result<BinaryOutput, RowError> {
-    let results = for_ranges(col, threads, |rows| {
-        // Sized up front from what each cell says it holds (bounded by what
-        // its bytes can back), so a chunk never reallocates.
-        let expected: usize = rows
+    let chunks = for_ranges(col, threads, |rows| {
+        // Sized from what the cells say they hold, but never more than
+        // `RESERVE_AHEAD_MAX` ahead: beyond that the buffer grows as cells
+        // really decode, so lying cells cannot make it reserve their claims.
+        let expected = rows
             .clone()
             .filter_map(|i| col.value(i))
             .map(&expected_len)
-            .fold(0, usize::saturating_add);
+            .fold(0, usize::saturating_add)
+            .min(RESERVE_AHEAD_MAX);
         let mut chunk = Chunk {
-            values: Vec::with_capacity(expected),
+            values: Vec::new(),
             ends: Vec::with_capacity(rows.len()),
             valid: Vec::with_capacity(rows.len()),
         };
+        try_reserve(&mut chunk.values, expected).map_err(|error| RowError {
+            row: rows.start,
+            error,
+        })?;
         for row in rows {
             let Some(value) = col.value(row) else {
                 chunk.push(false);
                 continue;
             };
-            let mark = chunk.values.len();
             match cell(value, &mut chunk.values) {
                 Ok(()) => chunk.push(true),
                 Err(error) if on_error == OnError::Raise => return Err(RowError { row, error }),
-                Err(_) => {
-                    chunk.values.truncate(mark);
-                    chunk.push(false);
-                }
+                // A failed cell leaves no bytes behind (the codecs truncate).
+                Err(_) => chunk.push(false),
             }
         }
         Ok(chunk)
-    });
-    // Chunks are in row order, so the first error is the lowest row's.
-    let chunks = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    })?;
     Ok(BinaryOutput { chunks })
 }
 
@@ -373,7 +355,8 @@ pub struct Decode {
     pub dict: Option<Arc<ZstdDictionary>>,
 }
 
-/// Decodes one S4 object body, checking every frame's size and CRC32C.
+/// Decodes one S4 object body, checking every frame's size and CRC32C; on
+/// error `out` is left as it was.
 pub fn decode_body_append(
     body: &[u8],
     max_output_size: u64,
@@ -385,14 +368,16 @@ pub fn decode_body_append(
         total = total.saturating_add(frame?.0.original_size);
     }
     check_limit(total, max_output_size)?;
+    let start = out.len();
     for frame in frame::frames(body) {
         let (header, payload) = frame?;
-        frame::decoder_for(header.codec, dict)?.decompress_append(
-            payload,
-            header.original_size,
-            header.crc32c,
-            out,
-        )?;
+        let decoded = frame::decoder_for(header.codec, dict).and_then(|codec| {
+            codec.decompress_append(payload, header.original_size, header.crc32c, out)
+        });
+        if let Err(err) = decoded {
+            out.truncate(start);
+            return Err(err);
+        }
     }
     Ok(())
 }
@@ -436,11 +421,13 @@ pub fn decompress(
 
 /// CRC32C of every cell; `None` for nulls.
 pub fn crc32c(col: &dyn ByteColumn, threads: usize) -> Vec<Option<u32>> {
-    for_ranges(col, threads, |rows| {
-        rows.map(|row| col.value(row).map(crate::crc::crc32c))
-            .collect::<Vec<_>>()
-    })
-    .concat()
+    let crcs = for_ranges(col, threads, |rows| {
+        Ok::<_, ()>(
+            rows.map(|row| col.value(row).map(crate::crc::crc32c))
+                .collect::<Vec<_>>(),
+        )
+    });
+    crcs.unwrap_or_default().concat()
 }
 
 /// Header summary of every S4 cell; `None` for nulls (and for malformed
@@ -489,7 +476,7 @@ mod tests {
     }
 
     fn rows(out: BinaryOutput) -> Vec<Option<Vec<u8>>> {
-        let c = out.concat(2);
+        let c = out.concat(2).unwrap();
         (0..c.offsets.len() - 1)
             .map(|i| {
                 let valid = c.validity.as_ref().is_none_or(|v| v[i]);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::crc::crc32c;
 use crate::dict::ZstdDictionary;
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 use crate::{gzip, zstd};
 
 /// The AWS single-PUT ceiling; no manifest may claim more.
@@ -15,6 +15,12 @@ pub const MAX_DECOMPRESSED_BYTES: u64 = 5 << 30;
 
 /// Outputs at least this long get their checksums computed on two threads.
 const PARALLEL_CHECK_MIN_BYTES: usize = 1 << 20;
+
+/// The most output memory reserved ahead of decoding on the strength of a
+/// size claim. Larger outputs grow as they are really produced, so a
+/// payload that lies about its size costs at most this much (or as much as
+/// it really decoded) before it is refused.
+pub const RESERVE_AHEAD_MAX: usize = 16 << 20;
 
 /// Every codec id of the wire format, in id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,7 +158,7 @@ impl Codec {
 
     /// Appends the payload for `src` to `out`; returns its length.
     pub fn compress_append(&self, src: &[u8], out: &mut Vec<u8>) -> Result<usize> {
-        out.reserve(self.compress_bound(src.len())?);
+        try_reserve(out, self.compress_bound(src.len())?)?;
         let written = self.compress_into(src, out.spare_capacity_mut())?;
         // SAFETY: `compress_into` initialised `written` bytes of spare capacity.
         unsafe { out.set_len(out.len() + written) };
@@ -168,9 +174,9 @@ impl Codec {
         }
     }
 
-    /// How many output bytes to allocate for a payload that claims
-    /// `original_size`: the claim, unless the payload cannot possibly decode to
-    /// that much. Never trusts the claim beyond what the input can back.
+    /// The most output a payload that claims `original_size` may produce:
+    /// the claim, unless the payload cannot possibly decode to that much.
+    /// Callers reserve it only up to `RESERVE_AHEAD_MAX` ahead of real output.
     pub fn output_capacity(&self, payload_len: usize, original_size: u64) -> Result<usize> {
         check_limit(original_size, MAX_DECOMPRESSED_BYTES)?;
         let cap = original_size.min(self.max_decoded_len(payload_len));
@@ -207,17 +213,21 @@ impl Codec {
     ) -> Result<()> {
         let capacity = dst.len();
         let Some((produced, trailer)) = self.decode(src, dst)? else {
-            return Err(match self {
-                // A passthrough payload is its output: too long is a size error.
-                Codec::Passthrough => Error::SizeMismatch {
-                    expected: original_size,
-                    got: src.len() as u64,
-                },
-                _ => self.bomb(capacity),
-            });
+            return Err(self.too_long(src, original_size, capacity));
         };
         // SAFETY: the engine initialised the first `produced` bytes.
         let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
+        self.check_output(out, trailer, original_size, crc)
+    }
+
+    /// The §3 checks of decoded bytes: the gzip trailer, then size, then CRC32C.
+    fn check_output(
+        &self,
+        out: &[u8],
+        trailer: Option<gzip::Trailer>,
+        original_size: u64,
+        crc: u32,
+    ) -> Result<()> {
         // The gzip trailer and the S4 CRC are independent passes over the
         // output: run them side by side on large outputs.
         let (trailer_ok, got) = match trailer {
@@ -228,7 +238,19 @@ impl Codec {
             None => (Ok(()), crc32c(out)),
         };
         trailer_ok?;
-        check_manifest(produced, got, original_size, crc)
+        check_manifest(out.len(), got, original_size, crc)
+    }
+
+    /// The error for output that does not fit the `capacity` allowed.
+    fn too_long(&self, src: &[u8], original_size: u64, capacity: usize) -> Error {
+        match self {
+            // A passthrough payload is its output: too long is a size error.
+            Codec::Passthrough => Error::SizeMismatch {
+                expected: original_size,
+                got: src.len() as u64,
+            },
+            _ => self.bomb(capacity),
+        }
     }
 
     fn bomb(&self, capacity: usize) -> Error {
@@ -257,10 +279,80 @@ impl Codec {
         }
     }
 
+    /// Decodes `src` onto the end of `out`, growing it as output is produced
+    /// (see `RESERVE_AHEAD_MAX`); `first_guess` sizes the first attempt.
+    /// Returns the bytes appended and the gzip trailer to verify, or `None`
+    /// when more than `ceiling` bytes would come out. Unless it returns
+    /// `Some`, `out` is left as it was.
+    fn decode_growing(
+        &self,
+        src: &[u8],
+        first_guess: u64,
+        ceiling: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+        let start = out.len();
+        let result = self.decode_growing_unchecked(src, first_guess, ceiling, out);
+        if !matches!(result, Ok(Some(_))) {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn decode_growing_unchecked(
+        &self,
+        src: &[u8],
+        first_guess: u64,
+        ceiling: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+        let start = out.len();
+        let ceiling = usize::try_from(ceiling).unwrap_or(usize::MAX);
+        let first_guess = usize::try_from(first_guess).unwrap_or(usize::MAX);
+        // A passthrough output is its input: that reservation is backed.
+        let ahead = match self {
+            Codec::Passthrough => src.len(),
+            _ => RESERVE_AHEAD_MAX,
+        };
+        let mut cap = first_guess.min(ceiling).min(ahead);
+        let streaming_dict = match self {
+            Codec::Zstd { .. } => Some(None),
+            Codec::ZstdDict { dict, .. } => Some(Some(dict.ddict())),
+            _ => None,
+        };
+        let stream = |out: &mut Vec<u8>| -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+            let ddict = streaming_dict.flatten();
+            Ok(zstd::decompress_growing(src, ddict, ceiling, out)?.map(|n| (n, None)))
+        };
+        if streaming_dict.is_some() && first_guess > cap {
+            // zstd grows its output as it goes: no attempt is wasted.
+            return stream(out);
+        }
+        loop {
+            try_reserve(out, cap)?;
+            if let Some((produced, trailer)) =
+                self.decode(src, &mut out.spare_capacity_mut()[..cap])?
+            {
+                // SAFETY: the engine initialised `produced` bytes.
+                unsafe { out.set_len(start + produced) };
+                return Ok(Some((produced, trailer)));
+            }
+            if cap >= ceiling {
+                return Ok(None);
+            }
+            if streaming_dict.is_some() {
+                return stream(out);
+            }
+            // gzip decodes whole buffers: each retry doubles a buffer the
+            // last attempt filled, so memory still tracks real output.
+            cap = cap.saturating_mul(2).min(ceiling);
+        }
+    }
+
     /// Decodes a bare payload whose size nobody vouches for (no manifest),
     /// appending at most `limit` bytes to `out`. The size the stream itself
-    /// declares is the first guess; the buffer doubles while the payload
-    /// could still hold more. Returns the decoded length.
+    /// declares is the first guess, never trusted for allocation beyond
+    /// `RESERVE_AHEAD_MAX`. Returns the decoded length.
     pub fn decompress_unsized_append(
         &self,
         src: &[u8],
@@ -272,47 +364,28 @@ impl Codec {
         // A zstd frame's content size is part of the frame (a gzip ISIZE may be
         // trailing bytes), so only zstd's is refused early.
         if let (Codec::Zstd { .. } | Codec::ZstdDict { .. }, Some(size)) = (self, declared) {
-            if size > limit {
-                return Err(Error::ManifestSizeExceedsLimit {
-                    requested: size,
-                    limit,
-                });
-            }
+            check_limit(size, limit)?;
         }
-        let mut capacity = declared
-            .unwrap_or(4 * src.len() as u64)
-            .clamp(64, ceiling.max(64));
+        let first_guess = declared.unwrap_or(4 * src.len() as u64).max(64);
         let start = out.len();
-        loop {
-            let cap = usize::try_from(capacity.min(ceiling.max(1))).map_err(|_| {
-                Error::ManifestSizeExceedsLimit {
-                    requested: capacity,
-                    limit,
+        match self.decode_growing(src, first_guess, ceiling, out)? {
+            Some((produced, trailer)) => {
+                if let Some(Err(err)) = trailer.map(|t| t.verify(&out[start..])) {
+                    out.truncate(start);
+                    return Err(err);
                 }
-            })?;
-            out.reserve(cap);
-            match self.decode(src, &mut out.spare_capacity_mut()[..cap])? {
-                Some((produced, trailer)) => {
-                    // SAFETY: the engine initialised `produced` bytes.
-                    unsafe { out.set_len(start + produced) };
-                    if let Some(trailer) = trailer {
-                        trailer.verify(&out[start..])?;
-                    }
-                    return Ok(produced);
-                }
-                None if (cap as u64) < ceiling => capacity = (cap as u64).saturating_mul(2),
-                None if ceiling == limit => {
-                    return Err(Error::ManifestSizeExceedsLimit {
-                        requested: limit.saturating_add(1),
-                        limit,
-                    })
-                }
-                None => return Err(Error::io("decoder output exceeds what its input can hold")),
+                Ok(produced)
             }
+            None if ceiling == limit => Err(Error::ManifestSizeExceedsLimit {
+                requested: limit.saturating_add(1),
+                limit,
+            }),
+            None => Err(Error::io("decoder output exceeds what its input can hold")),
         }
     }
 
-    /// Appends the decoded payload to `out` after every §3 check.
+    /// Appends the decoded payload to `out` after every §3 check; on error
+    /// `out` is left as it was.
     pub fn decompress_append(
         &self,
         src: &[u8],
@@ -321,17 +394,15 @@ impl Codec {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         let cap = self.output_capacity(src.len(), original_size)?;
-        out.reserve(cap);
         let start = out.len();
-        self.decompress_into(
-            src,
-            original_size,
-            crc,
-            &mut out.spare_capacity_mut()[..cap],
-        )?;
-        // SAFETY: success means `original_size` (== cap) bytes were initialised.
-        unsafe { out.set_len(start + original_size as usize) };
-        Ok(())
+        let result = match self.decode_growing(src, cap as u64, cap as u64, out)? {
+            Some((_, trailer)) => self.check_output(&out[start..], trailer, original_size, crc),
+            None => Err(self.too_long(src, original_size, cap)),
+        };
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
     }
 
     /// Compresses `src` into a new buffer: `(payload, original_size, crc32c)`.
@@ -339,7 +410,8 @@ impl Codec {
     /// inputs is computed beside the compression.
     pub fn compress(&self, src: &[u8], threads: usize) -> Result<(Vec<u8>, u64, u32)> {
         let compress = || -> Result<Vec<u8>> {
-            let mut out = Vec::with_capacity(self.compress_bound(src.len())?);
+            let mut out = Vec::new();
+            try_reserve(&mut out, self.compress_bound(src.len())?)?;
             let written = match self {
                 Codec::Zstd { level } => {
                     zstd::compress(src, *level, threads, out.spare_capacity_mut())?
@@ -648,5 +720,67 @@ mod tests {
         }
         assert_eq!(CodecKind::from_id(9), None);
         assert_eq!(CodecKind::from_name("CPU-ZSTD"), None);
+    }
+
+    /// A counting allocator is overkill here: what matters is that a claim
+    /// beyond what is reserved ahead decodes through the growing path, and
+    /// that lies are caught there exactly as on the direct path.
+    #[test]
+    fn outputs_beyond_the_reserve_ahead_grow_as_they_decode() {
+        let data = text(1_500_000); // ~50 MB, over RESERVE_AHEAD_MAX
+        assert!(data.len() > RESERVE_AHEAD_MAX);
+        for codec in [Codec::zstd(1), Codec::gzip(1)] {
+            let (payload, size, crc) = codec.compress(&data, 2).unwrap();
+            assert_eq!(codec.decompress(&payload, size, crc).unwrap(), data);
+            let bomb = codec.decompress(&payload, size - 1, crc).unwrap_err();
+            assert!(
+                matches!(&bomb, Error::Io(m) if m.contains("bomb")),
+                "{bomb}"
+            );
+            let short = codec.decompress(&payload, size + 1, crc).unwrap_err();
+            assert!(matches!(short, Error::SizeMismatch { .. }), "{short}");
+            let cut = codec
+                .decompress(&payload[..payload.len() / 2], size, crc)
+                .unwrap_err();
+            assert!(matches!(cut, Error::Io(_)), "{cut}");
+            let mut out = b"kept".to_vec();
+            codec
+                .decompress_unsized_append(&payload, MAX_DECOMPRESSED_BYTES, &mut out)
+                .unwrap();
+            assert_eq!(&out[4..], data);
+            let mut out = b"kept".to_vec();
+            let limited = codec.decompress_unsized_append(&payload, size - 1, &mut out);
+            assert!(matches!(
+                limited,
+                Err(Error::ManifestSizeExceedsLimit { .. })
+            ));
+            assert_eq!(out, b"kept", "a failed decode leaves the output as it was");
+        }
+    }
+
+    #[test]
+    fn a_forged_content_size_reserves_nothing_it_cannot_back() {
+        // A zstd frame header declaring 3 GiB, followed by a truncated block.
+        // (single segment, 4-byte content size, then a raw block cut short.)
+        let mut forged = vec![0x28, 0xb5, 0x2f, 0xfd, 0xa0];
+        forged.extend_from_slice(&(3u32 << 30).to_le_bytes());
+        forged.extend_from_slice(&[0x05, 0x00, 0x00, 0x61]);
+        assert_eq!(zstd::declared_size(&forged), Some(3 << 30));
+        let mut out = Vec::new();
+        let err = Codec::zstd(3)
+            .decompress_unsized_append(&forged, MAX_DECOMPRESSED_BYTES, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        assert!(out.capacity() <= RESERVE_AHEAD_MAX, "{}", out.capacity());
+        // gzip: a forged ISIZE of 4 GiB on a member holding one byte.
+        let (mut member, ..) = Codec::gzip(6).compress(b"a", 1).unwrap();
+        let n = member.len();
+        member[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut out = Vec::new();
+        let err = Codec::gzip(6)
+            .decompress_unsized_append(&member, MAX_DECOMPRESSED_BYTES, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        assert!(out.capacity() <= RESERVE_AHEAD_MAX);
     }
 }

@@ -70,6 +70,11 @@ impl ZstdDictionary {
         &self.bytes
     }
 
+    /// The decoding tables, for streaming decoders.
+    pub(crate) fn ddict(&self) -> &DDict<'static> {
+        &self.ddict
+    }
+
     pub fn is_structured(&self) -> bool {
         self.bytes.starts_with(&STRUCTURED_MAGIC)
     }
@@ -113,6 +118,7 @@ impl ZstdDictionary {
         if src.is_empty() {
             return Err(Error::io("incomplete frame"));
         }
+        zstd::check_windows(src)?;
         let mut out = UninitBuf::new(dst);
         zstd::decode_result(zstd::with_dctx(|dctx| {
             dctx.decompress_using_ddict(&mut out, src, &self.ddict)
@@ -128,7 +134,8 @@ pub fn train(samples: &[u8], sizes: &[usize], size: usize) -> Result<Vec<u8>> {
             "sample sizes do not add up to the samples".into(),
         ));
     }
-    let mut dict = Vec::with_capacity(size);
+    let mut dict = Vec::new();
+    crate::error::try_reserve(&mut dict, size)?;
     zstd_safe::train_from_buffer(&mut dict, samples, sizes).map_err(|code| {
         Error::Backend(format!(
             "zstd could not train a dictionary from {} samples ({} bytes): {}",

@@ -27,14 +27,43 @@ pub enum Error {
     Backend(String),
     /// An S4F2 / S4P1 frame could not be parsed.
     Frame(String),
-    /// A `.s4index` sidecar could not be parsed or written.
+    /// A `.s4index` sidecar could not be parsed or written, or disagrees
+    /// with the object it describes.
     Index(String),
+    /// A legitimate output does not fit in memory.
+    OutOfMemory { requested: usize },
+    /// `source`, with where it happened (e.g. which frame of an object).
+    At { context: String, source: Box<Error> },
 }
 
 impl Error {
     pub(crate) fn io(msg: impl Into<String>) -> Self {
         Error::Io(msg.into())
     }
+
+    /// This error, saying where it happened.
+    pub fn at(self, context: String) -> Self {
+        Error::At {
+            context,
+            source: Box::new(self),
+        }
+    }
+
+    /// The error itself, whatever context it was given: what decides its class.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::At { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+/// Grows `out` by at least `additional` bytes of capacity (amortised, like
+/// `Vec::reserve`), failing with `OutOfMemory` instead of aborting.
+pub fn try_reserve(out: &mut Vec<u8>, additional: usize) -> Result<()> {
+    out.try_reserve(additional).map_err(|_| Error::OutOfMemory {
+        requested: additional,
+    })
 }
 
 impl fmt::Display for Error {
@@ -68,6 +97,10 @@ impl fmt::Display for Error {
             Error::Backend(msg) => write!(f, "backend: {msg}"),
             Error::Frame(msg) => write!(f, "frame error: {msg}"),
             Error::Index(msg) => write!(f, "index error: {msg}"),
+            Error::At { context, source } => write!(f, "{context}: {source}"),
+            Error::OutOfMemory { requested } => {
+                write!(f, "cannot allocate {requested} more bytes for the output")
+            }
         }
     }
 }

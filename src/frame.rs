@@ -221,8 +221,10 @@ pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
 
 /// CRC32C of two byte runs joined, from the CRCs of each.
 pub fn combine_crc(first: u32, second: u32, second_len: u64) -> u32 {
-    if second_len == 0 {
-        return first;
+    // Combining is linear in `first` (shift it past `second`, then xor), so
+    // a zero `first` (e.g. nothing before) gives `second` without the costly shift.
+    if second_len == 0 || first == 0 {
+        return if second_len == 0 { first } else { second };
     }
     crc32c::crc32c_combine(first, second, second_len as usize)
 }
@@ -246,6 +248,15 @@ mod tests {
         assert_eq!(parsed[1].0.original_size, 5);
         let info = body_info(&body).unwrap();
         assert_eq!(info.codec, None);
+        for (a, b) in [(&b""[..], &b"xyz"[..]), (b"abc", b"")] {
+            let joined = [a, b].concat();
+            let got = combine_crc(crc32c(a), crc32c(b), b.len() as u64);
+            assert_eq!(got, crc32c(&joined), "{a:?} + {b:?}");
+        }
+        // The shortcut for a zero `first` is what the full combination gives.
+        for (second, len) in [(0x1234_5678, 1), (0xdead_beef, 1 << 20), (7, 3)] {
+            assert_eq!(crc32c::crc32c_combine(0, second, len), second);
+        }
         assert_eq!(info.original_size, 11);
         assert_eq!(info.crc32c, crc32c(b"hello world"));
     }

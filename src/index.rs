@@ -2,6 +2,7 @@
 //! frames in a stored body, for range reads.
 
 use crate::error::{Error, Result};
+use crate::frame::{self, FrameHeader};
 
 pub const INDEX_MAGIC: [u8; 4] = *b"S4IX";
 pub const SIDECAR_SUFFIX: &str = ".s4index";
@@ -78,6 +79,37 @@ impl<'a> Reader<'a> {
             self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
+}
+
+/// The entry rules of FORMAT.md §9.2 (6–7): no `offset + size` overflows
+/// u64, and entries never go backwards (gaps are allowed).
+fn check_entries(entries: &[IndexEntry]) -> Result<()> {
+    let mut prev: Option<&IndexEntry> = None;
+    for (i, entry) in entries.iter().enumerate() {
+        let overflow = entry
+            .original_offset
+            .checked_add(entry.original_size)
+            .is_none()
+            || entry
+                .compressed_offset
+                .checked_add(entry.compressed_size)
+                .is_none();
+        if overflow {
+            return Err(index_err(format!("frame index entry {i} overflows u64")));
+        }
+        if let Some(prev) = prev {
+            if entry.original_offset < prev.original_offset + prev.original_size
+                || entry.compressed_offset < prev.compressed_offset + prev.compressed_size
+            {
+                return Err(index_err(format!(
+                    "frame index entries {} and {i} are not in increasing order",
+                    i - 1
+                )));
+            }
+        }
+        prev = Some(entry);
+    }
+    Ok(())
 }
 
 impl FrameIndex {
@@ -162,41 +194,22 @@ impl FrameIndex {
             data: table,
             pos: 0,
         };
-        for i in 0..count as usize {
-            let entry = IndexEntry {
+        for _ in 0..count {
+            index.entries.push(IndexEntry {
                 original_offset: r.u64()?,
                 original_size: r.u64()?,
                 compressed_offset: r.u64()?,
                 compressed_size: r.u64()?,
-            };
-            let overflow = entry
-                .original_offset
-                .checked_add(entry.original_size)
-                .is_none()
-                || entry
-                    .compressed_offset
-                    .checked_add(entry.compressed_size)
-                    .is_none();
-            if overflow {
-                return Err(index_err(format!("frame index entry {i} overflows u64")));
-            }
-            if let Some(prev) = index.entries.last() {
-                if entry.original_offset < prev.original_offset + prev.original_size
-                    || entry.compressed_offset < prev.compressed_offset + prev.compressed_size
-                {
-                    return Err(index_err(format!(
-                        "frame index entries {} and {i} are not in increasing order",
-                        i - 1
-                    )));
-                }
-            }
-            index.entries.push(entry);
+            });
         }
+        check_entries(&index.entries)?;
         Ok(index)
     }
 
-    /// Writes the sidecar: v2, or v3 when an SSE binding is present.
+    /// Writes the sidecar: v2, or v3 when an SSE binding is present. Entries
+    /// a reader would refuse are refused here.
     pub fn encode(&self) -> Result<Vec<u8>> {
+        check_entries(&self.entries)?;
         let etag = self.source_etag.as_deref().unwrap_or("");
         if etag.len() > MAX_ETAG_BYTES {
             return Err(index_err(format!(
@@ -251,6 +264,8 @@ impl FrameIndex {
     }
 
     /// Entries covering original bytes `[start, end)`, as an index range.
+    /// The range must lie inside the object and must not touch a gap
+    /// between entries (FORMAT.md §9.2 allows gaps; no frame holds them).
     pub fn covering(&self, start: u64, end: u64) -> Result<std::ops::Range<usize>> {
         let total = self.total_original_size();
         if start > end || end > total {
@@ -265,14 +280,141 @@ impl FrameIndex {
             self.entries
                 .partition_point(|e| e.original_offset + e.original_size <= offset)
         };
-        let first = containing(start);
-        let last = containing(end - 1);
-        if last >= self.entries.len() || self.entries[first].original_offset > start {
-            return Err(index_err(format!(
-                "range [{start}, {end}) falls in a gap between frames"
+        let span = containing(start)..containing(end - 1) + 1;
+        let mut covered = start;
+        for k in span.clone() {
+            let entry = &self.entries[k];
+            if entry.original_offset > covered {
+                return Err(index_err(format!(
+                    "range [{start}, {end}) touches the gap [{covered}, {}) before frame {k}, \
+                     which no frame holds",
+                    entry.original_offset
+                )));
+            }
+            covered = entry.original_offset + entry.original_size;
+        }
+        Ok(span)
+    }
+
+    /// Frame `k` of the stored body, parsed from `fetched` (the body's bytes
+    /// from `body_offset` on) and checked against entry `k`: it must sit at
+    /// the entry's offset, span its stored size, and hold its original size.
+    pub fn frame_at<'a>(
+        &self,
+        k: usize,
+        fetched: &'a [u8],
+        body_offset: u64,
+    ) -> Result<(FrameHeader, &'a [u8])> {
+        let entry = &self.entries[k];
+        let (from, to) = (
+            entry.compressed_offset,
+            entry.compressed_offset + entry.compressed_size,
+        );
+        let bytes = from
+            .checked_sub(body_offset)
+            .and_then(|at| {
+                let at = usize::try_from(at).ok()?;
+                fetched.get(at..at.checked_add(usize::try_from(to - from).ok()?)?)
+            })
+            .ok_or_else(|| {
+                index_err(format!(
+                    "frame {k} at stored bytes [{from}, {to}) is not within the {} bytes \
+                     given from stored byte {body_offset}",
+                    fetched.len()
+                ))
+            })?;
+        let stale = |what: String| {
+            index_err(format!(
+                "stale sidecar: frame {k} at stored bytes [{from}, {to}): {what}"
+            ))
+        };
+        let (header, payload, rest) =
+            frame::read_frame(bytes).map_err(|err| stale(format!("no frame there ({err})")))?;
+        if !rest.is_empty() {
+            return Err(stale(format!(
+                "the frame there is {} bytes long",
+                bytes.len() - rest.len()
             )));
         }
-        Ok(first..last + 1)
+        if header.original_size != entry.original_size {
+            return Err(stale(format!(
+                "the sidecar says {} original bytes, the frame header {}",
+                entry.original_size, header.original_size
+            )));
+        }
+        Ok((header, payload))
+    }
+
+    /// Checks every entry against the data frames of the whole stored body:
+    /// entry `k` must be the `k`-th data frame, at its offset, with its stored
+    /// and original sizes (original offsets may leave gaps, FORMAT.md §9.2).
+    pub fn check_body(&self, body: &[u8]) -> Result<()> {
+        let stale = |what: String| index_err(format!("stale sidecar: {what}"));
+        let mut frames = frame::frames(body);
+        let mut k = 0;
+        while let Some(item) = frames.next() {
+            let (header, payload) =
+                item.map_err(|err| stale(format!("the body does not parse as frames ({err})")))?;
+            let end = (body.len() - frames.remaining().len()) as u64;
+            let stored = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
+            let Some(entry) = self.entries.get(k) else {
+                return Err(stale(format!(
+                    "it lists {} frames, the body has more",
+                    self.entries.len()
+                )));
+            };
+            let actual = (end - stored, stored, header.original_size);
+            let listed = (
+                entry.compressed_offset,
+                entry.compressed_size,
+                entry.original_size,
+            );
+            if actual != listed {
+                return Err(stale(format!(
+                    "frame {k} is at stored bytes [{}, {end}) with {} original bytes; \
+                     the sidecar says [{}, {}) with {}",
+                    actual.0,
+                    actual.2,
+                    listed.0,
+                    listed.0 + listed.1,
+                    listed.2
+                )));
+            }
+            k += 1;
+        }
+        if k != self.entries.len() {
+            return Err(stale(format!(
+                "it lists {} frames, the body has {k}",
+                self.entries.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a sidecar bound to another object than the one at hand: the
+    /// stored size and ETag given (quotes ignored) must match what the
+    /// sidecar records, where both sides know them.
+    pub fn check_source(&self, size: Option<u64>, etag: Option<&str>) -> Result<()> {
+        let recorded = [self.source_compressed_size, Some(self.total_padded_size)];
+        if let Some(size) = size {
+            for bound in recorded.into_iter().flatten().filter(|&b| b != 0) {
+                if bound != size {
+                    return Err(index_err(format!(
+                        "stale sidecar: it describes a stored body of {bound} bytes, \
+                         the object has {size}"
+                    )));
+                }
+            }
+        }
+        let unquote = |e: &str| e.trim_matches('"').to_owned();
+        if let (Some(bound), Some(etag)) = (self.source_etag.as_deref(), etag) {
+            if unquote(bound) != unquote(etag) {
+                return Err(index_err(format!(
+                    "stale sidecar: it is bound to ETag {bound:?}, the object has {etag:?}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Which stored bytes to fetch for original bytes `[start, end)`:
@@ -289,5 +431,100 @@ impl FrameIndex {
             last.compressed_offset + last.compressed_size,
             start - first.original_offset,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Codec;
+
+    fn entry(original: (u64, u64), compressed: (u64, u64)) -> IndexEntry {
+        IndexEntry {
+            original_offset: original.0,
+            original_size: original.1,
+            compressed_offset: compressed.0,
+            compressed_size: compressed.1,
+        }
+    }
+
+    /// Two passthrough frames of 10 bytes, listed at original [0, 10) and
+    /// [20, 30): a gap the sidecar format allows.
+    fn gapped() -> (Vec<u8>, FrameIndex) {
+        let mut body = Vec::new();
+        frame::encode_frame_append(&Codec::Passthrough, &[b'A'; 10], &mut body).unwrap();
+        frame::encode_frame_append(&Codec::Passthrough, &[b'B'; 10], &mut body).unwrap();
+        let index = FrameIndex {
+            total_padded_size: body.len() as u64,
+            entries: vec![entry((0, 10), (0, 38)), entry((20, 10), (38, 38))],
+            ..Default::default()
+        };
+        (body, index)
+    }
+
+    #[test]
+    fn ranges_that_touch_a_gap_are_refused() {
+        let (_, index) = gapped();
+        assert_eq!(index.covering(0, 10).unwrap(), 0..1);
+        assert_eq!(index.covering(20, 30).unwrap(), 1..2);
+        assert_eq!(index.covering(3, 7).unwrap(), 0..1);
+        for (start, end) in [(5, 20), (12, 15), (5, 25), (10, 21), (0, 30)] {
+            let err = index.covering(start, end).unwrap_err();
+            assert!(err.to_string().contains("gap"), "[{start}, {end}): {err}");
+        }
+    }
+
+    #[test]
+    fn frames_are_checked_against_their_entries() {
+        let (body, index) = gapped();
+        assert!(index.check_body(&body).is_ok());
+        assert_eq!(index.frame_at(1, &body, 0).unwrap().1, [b'B'; 10]);
+        assert_eq!(index.frame_at(1, &body[38..], 38).unwrap().1, [b'B'; 10]);
+        // The fetched bytes must hold the frame where the entry says.
+        assert!(index.frame_at(1, &body[38..], 0).is_err());
+        assert!(index.frame_at(0, &body[38..], 38).is_err());
+        let mut lying = index.clone();
+        lying.entries[1].original_size = 9;
+        lying.entries[1].original_offset = 21;
+        assert!(lying
+            .frame_at(1, &body, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("stale"));
+        assert!(lying.check_body(&body).is_err());
+        let mut moved = index.clone();
+        moved.entries[0].compressed_size = 37;
+        assert!(moved.frame_at(0, &body, 0).is_err());
+        assert!(moved.check_body(&body).is_err());
+        let mut short = index.clone();
+        short.entries.pop();
+        assert!(short.check_body(&body).is_err());
+    }
+
+    #[test]
+    fn bindings_are_checked() {
+        let (body, mut index) = gapped();
+        index.source_compressed_size = Some(body.len() as u64);
+        index.source_etag = Some("abc".into());
+        assert!(index
+            .check_source(Some(body.len() as u64), Some("\"abc\""))
+            .is_ok());
+        assert!(index.check_source(None, None).is_ok());
+        assert!(index.check_source(Some(1), None).is_err());
+        assert!(index.check_source(None, Some("abd")).is_err());
+    }
+
+    #[test]
+    fn unreadable_entries_are_never_written() {
+        let overflow = FrameIndex {
+            entries: vec![entry((u64::MAX, 2), (0, 1))],
+            ..Default::default()
+        };
+        assert!(matches!(overflow.encode(), Err(Error::Index(_))));
+        let backwards = FrameIndex {
+            entries: vec![entry((10, 10), (0, 30)), entry((0, 10), (30, 30))],
+            ..Default::default()
+        };
+        assert!(matches!(backwards.encode(), Err(Error::Index(_))));
     }
 }

@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod gzip;
 pub mod index;
 pub mod object;
+pub mod threads;
 pub mod zstd;
 
 #[cfg(feature = "python")]

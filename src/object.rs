@@ -5,15 +5,13 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
-use crate::batch;
-use crate::codec::{Codec, CodecKind};
+use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX};
 use crate::crc::crc32c;
 use crate::dict::ZstdDictionary;
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 use crate::frame::{self, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, PADDING_MAGIC};
 use crate::index::{FrameIndex, IndexEntry};
+use crate::threads;
 
 pub const KEY_CODEC: &str = "s4-codec";
 pub const KEY_ORIGINAL_SIZE: &str = "s4-original-size";
@@ -105,14 +103,12 @@ fn gateway_frame(piece: &[u8], level: i32) -> Result<Vec<u8>> {
 
 fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObject> {
     let chunk = pick_chunk_size(data.len() as u64) as usize;
-    let frames: Vec<Vec<u8>> = batch::install(threads, || {
-        data.par_chunks(chunk)
-            .map(|piece| gateway_frame(piece, level))
-            .collect::<Result<_>>()
-    })?;
+    let pieces: Vec<&[u8]> = data.chunks(chunk).collect();
+    let frames =
+        threads::try_map_indexed(pieces.len(), threads, |i| gateway_frame(pieces[i], level))?;
     let mut entries = Vec::with_capacity(frames.len());
     let (mut original_offset, mut compressed_offset) = (0u64, 0u64);
-    for (frame, piece) in frames.iter().zip(data.chunks(chunk)) {
+    for (frame, piece) in frames.iter().zip(&pieces) {
         entries.push(IndexEntry {
             original_offset,
             original_size: piece.len() as u64,
@@ -144,30 +140,134 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObje
 
 /// The frames of a body, parsed and sized, ready to decode.
 pub struct FramesPlan<'a> {
-    frames: Vec<(FrameHeader, &'a [u8], Codec, usize)>,
+    frames: Vec<PlannedFrame<'a>>,
     total: usize,
     exact: bool,
 }
 
+/// One data frame: where it is, its header, payload, decoder and the most
+/// output it may produce (its claim, unless the payload cannot back that much).
+struct PlannedFrame<'a> {
+    /// Its index among the body's data frames.
+    index: usize,
+    /// Where its header starts in the stored body.
+    stored_offset: u64,
+    /// Where its output starts in the object.
+    original_offset: u64,
+    header: FrameHeader,
+    payload: &'a [u8],
+    codec: Codec,
+    cap: usize,
+}
+
+impl<'a> PlannedFrame<'a> {
+    fn new(
+        index: usize,
+        stored_offset: u64,
+        original_offset: u64,
+        header: FrameHeader,
+        payload: &'a [u8],
+        dict: Option<&Arc<ZstdDictionary>>,
+    ) -> Result<Self> {
+        let mut frame = PlannedFrame {
+            index,
+            stored_offset,
+            original_offset,
+            header,
+            payload,
+            codec: Codec::Passthrough,
+            cap: 0,
+        };
+        let sized = frame::decoder_for(header.codec, dict).and_then(|codec| {
+            let cap = codec.output_capacity(payload.len(), header.original_size)?;
+            Ok((codec, cap))
+        });
+        (frame.codec, frame.cap) = sized.map_err(|err| frame.context(err))?;
+        Ok(frame)
+    }
+
+    fn decode_into(&self, dst: &mut [MaybeUninit<u8>]) -> Result<()> {
+        let header = &self.header;
+        self.codec
+            .decompress_into(self.payload, header.original_size, header.crc32c, dst)
+            .map_err(|err| self.context(err))
+    }
+
+    fn decode_append(&self, out: &mut Vec<u8>) -> Result<()> {
+        let header = &self.header;
+        self.codec
+            .decompress_append(self.payload, header.original_size, header.crc32c, out)
+            .map_err(|err| self.context(err))
+    }
+
+    /// `err`, saying which frame and which bytes it concerns.
+    fn context(&self, err: Error) -> Error {
+        let stored_end = self.stored_offset + (FRAME_HEADER_BYTES + self.payload.len()) as u64;
+        let original_end = self
+            .original_offset
+            .saturating_add(self.header.original_size);
+        err.at(format!(
+            "frame {} (stored bytes [{}, {stored_end}), original bytes [{}, {original_end}))",
+            self.index, self.stored_offset, self.original_offset
+        ))
+    }
+}
+
 impl FramesPlan<'_> {
-    /// Parses every header; each frame's output is sized by its claim, but
-    /// never beyond what its payload can hold.
-    pub fn new<'a>(body: &'a [u8], dict: Option<&Arc<ZstdDictionary>>) -> Result<FramesPlan<'a>> {
+    /// Parses every header and checks the total claim against the
+    /// metadata's size, if given, and `limit` before anything else is
+    /// computed or allocated; then the metadata's CRC, if given.
+    pub fn new<'a>(
+        body: &'a [u8],
+        metadata: Option<&HashMap<String, String>>,
+        dict: Option<&Arc<ZstdDictionary>>,
+        limit: u64,
+    ) -> Result<FramesPlan<'a>> {
+        let mut headers = Vec::new();
+        let mut claimed = 0u64;
+        let mut frames = frame::frames(body);
+        loop {
+            let at = body.len() - frames.remaining().len();
+            let Some(frame) = frames.next() else { break };
+            let (header, payload) = frame
+                .map_err(|err| err.at(format!("frame {} at stored byte {at}", headers.len())))?;
+            let stored_offset = body.len() - frames.remaining().len() - payload.len();
+            headers.push((
+                header,
+                payload,
+                (stored_offset - FRAME_HEADER_BYTES) as u64,
+                claimed,
+            ));
+            claimed = claimed.saturating_add(header.original_size);
+        }
+        let metadata_size = metadata.and_then(|m| parsed::<u64>(m, KEY_ORIGINAL_SIZE));
+        if let Some(size) = metadata_size.filter(|&size| size != claimed) {
+            return Err(Error::SizeMismatch {
+                expected: size,
+                got: claimed,
+            });
+        }
+        check_limit(claimed, limit)?;
         let mut plan = FramesPlan {
-            frames: Vec::new(),
+            frames: Vec::with_capacity(headers.len()),
             total: 0,
             exact: true,
         };
-        for frame in frame::frames(body) {
-            let (header, payload) = frame?;
-            let codec = frame::decoder_for(header.codec, dict)?;
-            let cap = codec.output_capacity(payload.len(), header.original_size)?;
-            plan.exact &= cap as u64 == header.original_size;
-            plan.total = plan
-                .total
-                .checked_add(cap)
-                .ok_or_else(|| Error::Backend("object too large for this platform".into()))?;
-            plan.frames.push((header, payload, codec, cap));
+        for (index, (header, payload, stored_offset, original_offset)) in
+            headers.into_iter().enumerate()
+        {
+            let frame =
+                PlannedFrame::new(index, stored_offset, original_offset, header, payload, dict)?;
+            plan.exact &= frame.cap as u64 == header.original_size;
+            // Cannot overflow: the claims were summed and checked above.
+            plan.total += frame.cap;
+            plan.frames.push(frame);
+        }
+        if let Some(expected) = metadata.and_then(|m| parsed::<u32>(m, KEY_CRC32C)) {
+            let got = plan.crc32c();
+            if got != expected {
+                return Err(Error::CrcMismatch { expected, got });
+            }
         }
         Ok(plan)
     }
@@ -181,68 +281,100 @@ impl FramesPlan<'_> {
         self.total == 0
     }
 
-    /// Whether every claim is backed by its payload (else decoding fails).
-    pub fn is_exact(&self) -> bool {
-        self.exact
+    /// Whether every claim is backed by its payload (else decoding fails)
+    /// and small enough to reserve before decoding: then `decode_into` may
+    /// write the whole output into one buffer of `len()` bytes.
+    pub fn fits_ahead(&self) -> bool {
+        self.exact && self.total <= RESERVE_AHEAD_MAX
     }
 
     /// CRC32C of the whole output: the frames' checksums combined, which is
     /// exact once every frame has been verified against its own.
     pub fn crc32c(&self) -> u32 {
-        self.frames.iter().fold(0, |crc, (header, ..)| {
-            frame::combine_crc(crc, header.crc32c, header.original_size)
+        self.frames.iter().fold(0, |crc, f| {
+            frame::combine_crc(crc, f.header.crc32c, f.header.original_size)
         })
     }
 
-    /// Checks the object metadata's size and CRC against the headers.
-    pub fn check_metadata(&self, metadata: &HashMap<String, String>) -> Result<()> {
-        let claimed: u64 = self.frames.iter().map(|(h, ..)| h.original_size).sum();
-        if let Some(size) = parsed::<u64>(metadata, KEY_ORIGINAL_SIZE) {
-            if size != claimed {
-                return Err(Error::SizeMismatch {
-                    expected: size,
-                    got: claimed,
-                });
+    /// Decodes every frame into `dst` (`len()` bytes, only when
+    /// `fits_ahead()`), frames in parallel, each checked for size and CRC32C.
+    pub fn decode_into(&self, dst: &mut [MaybeUninit<u8>], threads: usize) -> Result<()> {
+        decode_frames_into(&self.frames, dst, threads)
+    }
+
+    /// Decodes every frame onto `out`, in waves: each wave's frames decode in
+    /// parallel straight into their place, and a wave reserves at most
+    /// `RESERVE_AHEAD_MAX` or as much as is already decoded, so claims are
+    /// trusted only as far as real output backs them.
+    pub fn decode_append(&self, out: &mut Vec<u8>, threads: usize) -> Result<()> {
+        let start = out.len();
+        let mut rest = &self.frames[..];
+        while let Some(first) = rest.first() {
+            let budget = (out.len() - start).max(RESERVE_AHEAD_MAX);
+            if first.cap > budget {
+                // One frame claims more than is backed yet: let it grow.
+                first.decode_append(out)?;
+                rest = &rest[1..];
+                continue;
             }
-        }
-        if let Some(expected) = parsed::<u32>(metadata, KEY_CRC32C) {
-            let got = self.crc32c();
-            if got != expected {
-                return Err(Error::CrcMismatch { expected, got });
+            let mut wave = 0;
+            let mut count = 0;
+            for f in rest {
+                if wave + f.cap > budget {
+                    break;
+                }
+                wave += f.cap;
+                count += 1;
             }
+            try_reserve(out, wave)?;
+            let at = out.len();
+            decode_frames_into(
+                &rest[..count],
+                &mut out.spare_capacity_mut()[..wave],
+                threads,
+            )?;
+            // SAFETY: every frame of the wave filled its slot completely
+            // (each was checked to produce exactly its claim, its `cap`).
+            unsafe { out.set_len(at + wave) };
+            rest = &rest[count..];
         }
         Ok(())
     }
 
-    /// Decodes every frame into `dst` (`len()` bytes), frames in parallel,
-    /// each checked for size and CRC32C.
-    pub fn decode_into(&self, dst: &mut [MaybeUninit<u8>], threads: usize) -> Result<()> {
-        let mut slots: Vec<&mut [MaybeUninit<u8>]> = Vec::with_capacity(self.frames.len());
-        let mut rest = &mut dst[..self.total];
-        for (.., cap) in &self.frames {
-            let (slot, tail) = rest.split_at_mut(*cap);
-            slots.push(slot);
-            rest = tail;
-        }
-        batch::install(threads, || {
-            self.frames
-                .par_iter()
-                .zip(slots.par_iter_mut())
-                .try_for_each(|((header, payload, codec, _), slot)| {
-                    codec.decompress_into(payload, header.original_size, header.crc32c, slot)
-                })
-        })
-    }
-
     pub fn decode(&self, threads: usize) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.total);
-        self.decode_into(out.spare_capacity_mut(), threads)?;
-        // SAFETY: every frame succeeded, so each slot (of its claimed size)
-        // was filled completely.
-        unsafe { out.set_len(self.total) };
+        let mut out = Vec::new();
+        self.decode_append(&mut out, threads)?;
         Ok(out)
     }
 }
+
+/// Decodes `frames` in parallel into consecutive slots of `dst`, one `cap`
+/// each. Succeeds only if every frame filled its slot exactly.
+fn decode_frames_into(
+    frames: &[PlannedFrame<'_>],
+    dst: &mut [MaybeUninit<u8>],
+    threads: usize,
+) -> Result<()> {
+    let mut slots: Vec<SlotPtr> = Vec::with_capacity(frames.len());
+    let mut rest = dst;
+    for f in frames {
+        let (slot, tail) = rest.split_at_mut(f.cap);
+        slots.push(SlotPtr(slot.as_mut_ptr(), slot.len()));
+        rest = tail;
+    }
+    threads::try_map_indexed(frames.len(), threads, |i| {
+        // SAFETY: each slot is a disjoint part of `dst`, used by one worker.
+        let slot = unsafe { std::slice::from_raw_parts_mut(slots[i].0, slots[i].1) };
+        // Success means exactly the claim came out, and the claim is `cap`.
+        frames[i].decode_into(slot)
+    })
+    .map(drop)
+}
+
+/// A disjoint output slot handed to one parallel worker.
+struct SlotPtr(*mut MaybeUninit<u8>, usize);
+// SAFETY: slots never overlap and each is written by one worker only.
+unsafe impl Sync for SlotPtr {}
 
 /// Whether the GET decision reads `body` as frames: metadata says framed or
 /// multipart, or, with no metadata at all, the body starts with a frame magic.
@@ -253,15 +385,6 @@ pub fn is_framed(body: &[u8], metadata: Option<&HashMap<String, String>>) -> boo
     }
 }
 
-/// Decodes every data frame of `body` (see [`FramesPlan`]).
-pub fn decode_frames(
-    body: &[u8],
-    dict: Option<&Arc<ZstdDictionary>>,
-    threads: usize,
-) -> Result<Vec<u8>> {
-    FramesPlan::new(body, dict)?.decode(threads)
-}
-
 fn parsed<T: std::str::FromStr>(metadata: &HashMap<String, String>, key: &str) -> Option<T> {
     metadata.get(key).and_then(|v| v.parse().ok())
 }
@@ -270,77 +393,228 @@ fn is_true(metadata: &HashMap<String, String>, key: &str) -> bool {
     metadata.get(key).is_some_and(|v| v == "true")
 }
 
-/// The gateway's GET decision (§8.5). With no metadata at all, a body that
-/// starts with an S4F2/S4P1 magic is decoded as frames and anything else is
-/// returned unchanged; with metadata, it alone decides.
+/// How the GET decision reads a body.
+pub enum Get<'a> {
+    /// S4F2 frames, planned.
+    Framed(FramesPlan<'a>),
+    /// One bare payload described by the metadata manifest.
+    Manifest {
+        codec: Codec,
+        original_size: u64,
+        crc32c: u32,
+    },
+    /// Not S4-managed: the body is the object.
+    Passthrough,
+}
+
+impl<'a> Get<'a> {
+    /// The gateway's GET decision (§8.5), with every claim checked against
+    /// `limit` before anything is allocated. With no metadata at all, a body
+    /// that starts with an S4F2/S4P1 magic is read as frames and anything
+    /// else is returned unchanged; with metadata, it alone decides.
+    pub fn decide(
+        body: &'a [u8],
+        metadata: Option<&HashMap<String, String>>,
+        dict: Option<&Arc<ZstdDictionary>>,
+        limit: u64,
+    ) -> Result<Self> {
+        if is_framed(body, metadata) {
+            return Ok(Get::Framed(FramesPlan::new(body, metadata, dict, limit)?));
+        }
+        let Some(metadata) = metadata else {
+            check_limit(body.len() as u64, limit)?;
+            return Ok(Get::Passthrough);
+        };
+        let manifest = (
+            metadata
+                .get(KEY_CODEC)
+                .and_then(|name| CodecKind::from_name(name)),
+            parsed::<u64>(metadata, KEY_ORIGINAL_SIZE),
+            parsed::<u64>(metadata, KEY_COMPRESSED_SIZE),
+            parsed::<u32>(metadata, KEY_CRC32C),
+        );
+        let (Some(kind), Some(original_size), Some(compressed_size), Some(crc32c)) = manifest
+        else {
+            check_limit(body.len() as u64, limit)?;
+            return Ok(Get::Passthrough);
+        };
+        check_limit(original_size, limit)?;
+        if compressed_size != body.len() as u64 {
+            return Err(Error::ManifestSizeMismatch {
+                manifest: compressed_size,
+                actual: body.len() as u64,
+            });
+        }
+        Ok(Get::Manifest {
+            codec: frame::decoder_for(kind, dict)?,
+            original_size,
+            crc32c,
+        })
+    }
+
+    /// Decodes the object onto `out`.
+    pub fn decode_append(&self, body: &[u8], out: &mut Vec<u8>, threads: usize) -> Result<()> {
+        match self {
+            Get::Framed(plan) => plan.decode_append(out, threads),
+            Get::Manifest {
+                codec,
+                original_size,
+                crc32c,
+            } => codec.decompress_append(body, *original_size, *crc32c, out),
+            Get::Passthrough => {
+                try_reserve(out, body.len())?;
+                out.extend_from_slice(body);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Decodes a stored body as the gateway's GET would (see [`Get::decide`]),
+/// refusing objects of more than `limit` bytes.
 pub fn decode(
     body: &[u8],
     metadata: Option<&HashMap<String, String>>,
     dict: Option<&Arc<ZstdDictionary>>,
+    limit: u64,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    if is_framed(body, metadata) {
-        let plan = FramesPlan::new(body, dict)?;
-        if let Some(metadata) = metadata {
-            plan.check_metadata(metadata)?;
-        }
-        return plan.decode(threads);
-    }
-    let Some(metadata) = metadata else {
-        return Ok(body.to_vec()); // not S4-managed
-    };
-    let manifest = (
-        metadata
-            .get(KEY_CODEC)
-            .and_then(|name| CodecKind::from_name(name)),
-        parsed::<u64>(metadata, KEY_ORIGINAL_SIZE),
-        parsed::<u64>(metadata, KEY_COMPRESSED_SIZE),
-        parsed::<u32>(metadata, KEY_CRC32C),
-    );
-    let (Some(kind), Some(original_size), Some(compressed_size), Some(crc)) = manifest else {
-        return Ok(body.to_vec()); // not S4-managed
-    };
-    if compressed_size != body.len() as u64 {
-        return Err(Error::ManifestSizeMismatch {
-            manifest: compressed_size,
-            actual: body.len() as u64,
-        });
-    }
-    frame::decoder_for(kind, dict)?.decompress(body, original_size, crc)
+    let mut out = Vec::new();
+    Get::decide(body, metadata, dict, limit)?.decode_append(body, &mut out, threads)?;
+    Ok(out)
 }
 
 /// Decodes original bytes `[start, end)` of a framed object from the frames
-/// that cover them. `body` is the whole stored body or just the stored
-/// bytes `plan_range` named.
+/// its sidecar names. `fetched` holds the stored body from byte
+/// `body_offset` on, or the whole body when `body_offset` is `None` (then
+/// every entry is checked against the body's frames). Every frame used is
+/// checked against its entry (position, stored size, original size) before
+/// it is decoded, so a stale or lying sidecar is refused, never served.
+#[allow(clippy::too_many_arguments)]
 pub fn decode_range(
-    body: &[u8],
+    fetched: &[u8],
+    body_offset: Option<u64>,
     sidecar: &FrameIndex,
     start: u64,
     end: u64,
     dict: Option<&Arc<ZstdDictionary>>,
+    limit: u64,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    let (first, last, skip) = sidecar.plan_range(start, end)?;
-    if start == end {
-        return Ok(Vec::new());
+    if body_offset.is_none() {
+        sidecar.check_source(Some(fetched.len() as u64), None)?;
+        sidecar.check_body(fetched)?;
     }
-    let fetched = if body.len() as u64 == last - first {
-        body
-    } else {
-        body.get(first as usize..last as usize).ok_or_else(|| {
-            Error::Frame(format!(
-                "body of {} bytes holds neither the whole object nor stored bytes [{first}, {last})",
-                body.len()
-            ))
-        })?
+    let body_offset = body_offset.unwrap_or(0);
+    let span = sidecar.covering(start, end)?;
+    let entries = &sidecar.entries[span.clone()];
+    let claimed = entries
+        .iter()
+        .fold(0u64, |sum, e| sum.saturating_add(e.original_size));
+    check_limit(claimed, limit)?;
+    let mut frames = Vec::with_capacity(entries.len());
+    for (k, entry) in span.zip(entries) {
+        let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
+        let (stored, original) = (entry.compressed_offset, entry.original_offset);
+        frames.push(PlannedFrame::new(
+            k, stored, original, header, payload, dict,
+        )?);
+    }
+    let plan = FramesPlan {
+        total: frames.iter().map(|f| f.cap).sum(),
+        exact: frames
+            .iter()
+            .all(|f| f.cap as u64 == f.header.original_size),
+        frames,
     };
-    let decoded = decode_frames(fetched, dict, threads)?;
+    let mut decoded = plan.decode(threads)?;
+    let skip = (start - entries.first().map_or(start, |e| e.original_offset)) as usize;
     let want = (end - start) as usize;
-    decoded
-        .get(skip as usize..skip as usize + want)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| Error::SizeMismatch {
-            expected: skip + want as u64,
-            got: decoded.len() as u64,
-        })
+    decoded.truncate(skip + want);
+    decoded.drain(..skip);
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MAX_DECOMPRESSED_BYTES;
+
+    fn text(len: usize) -> Vec<u8> {
+        (0..len / 20 + 1)
+            .flat_map(|i| format!("line {i:>8} of text\n").into_bytes())
+            .take(len)
+            .collect()
+    }
+
+    #[test]
+    fn large_objects_decode_in_waves_and_respect_the_limit() {
+        let data = text(70 << 20); // 5 frames of 16 MiB and a short one
+        let encoded = encode(&data, &Codec::zstd(1), 2).unwrap();
+        for threads in [1, 2] {
+            let decoded = decode(&encoded.body, None, None, MAX_DECOMPRESSED_BYTES, threads);
+            assert!(decoded.unwrap() == data);
+        }
+        let limited = decode(&encoded.body, None, None, data.len() as u64 - 1, 2);
+        assert!(matches!(
+            limited,
+            Err(Error::ManifestSizeExceedsLimit { .. })
+        ));
+    }
+
+    #[test]
+    fn a_body_of_lying_frames_fails_without_reserving_its_claims() {
+        // 20 000 frames of 100 garbage bytes, each claiming 100 * 32768 bytes:
+        // 65 GB claimed in 2.5 MB of body.
+        let mut body = Vec::new();
+        for _ in 0..20_000 {
+            let header = FrameHeader {
+                codec: CodecKind::CpuZstd,
+                original_size: 100 * 32_768,
+                compressed_size: 100,
+                crc32c: 0,
+            };
+            body.extend_from_slice(&header.to_bytes());
+            body.extend_from_slice(&[0x42; 100]);
+        }
+        let err = decode(&body, None, None, MAX_DECOMPRESSED_BYTES, 2).unwrap_err();
+        assert!(
+            matches!(err, Error::ManifestSizeExceedsLimit { .. }),
+            "{err}"
+        );
+        // Under the limit, the first frame's decode error comes back.
+        let few = &body[..(FRAME_HEADER_BYTES + 100) * 1000];
+        let err = decode(few, None, None, MAX_DECOMPRESSED_BYTES, 2).unwrap_err();
+        assert!(matches!(err.root(), Error::Io(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("frame 0 (stored bytes [0, 128)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ranges_come_from_fetched_bytes_or_the_whole_body() {
+        let data = text(9 << 20);
+        let encoded = encode(&data, &Codec::zstd(1), 2).unwrap();
+        let index = FrameIndex::decode(encoded.sidecar.as_ref().unwrap()).unwrap();
+        for (start, end) in [
+            (0, 1),
+            (5, 4 << 20),
+            ((4 << 20) - 3, (8 << 20) + 7),
+            (0, 9 << 20),
+        ] {
+            let (first, last, _) = index.plan_range(start, end).unwrap();
+            let fetched = &encoded.body[first as usize..last as usize];
+            let limit = MAX_DECOMPRESSED_BYTES;
+            let got = decode_range(fetched, Some(first), &index, start, end, None, limit, 2);
+            assert!(got.unwrap() == data[start as usize..end as usize]);
+            let whole = decode_range(&encoded.body, None, &index, start, end, None, limit, 1);
+            assert!(whole.unwrap() == data[start as usize..end as usize]);
+            if first > 0 {
+                // Fetched bytes passed off as the whole body are refused.
+                assert!(decode_range(fetched, None, &index, start, end, None, limit, 1).is_err());
+            }
+        }
+    }
 }

@@ -4,10 +4,11 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::sync::Mutex;
 
-use zstd_safe::{CCtx, CParameter, DCtx, InBuffer, OutBuffer, WriteBuf};
+use zstd_safe::{CCtx, CParameter, DCtx, DDict, InBuffer, OutBuffer, WriteBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{try_reserve, Error, Result};
 
 pub const MIN_LEVEL: i32 = 1;
 pub const MAX_LEVEL: i32 = 22;
@@ -26,10 +27,12 @@ pub fn compress_bound(len: usize) -> usize {
 
 thread_local! {
     static CCTX: RefCell<(CCtx<'static>, i32)> = RefCell::new((CCtx::create(), 0));
-    // Kept apart so switching worker counts never rebuilds the thread pool.
-    static MT_CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
     static DCTX: RefCell<DCtx<'static>> = RefCell::new(DCtx::create());
 }
+
+/// The one multi-threaded context of the process: its zstd workers are the
+/// only ones alive, and one call at a time uses them (thread policy).
+static MT_CCTX: Mutex<Option<CCtx<'static>>> = Mutex::new(None);
 
 /// A `WriteBuf` over possibly uninitialised memory; zstd only ever writes it.
 pub(crate) struct UninitBuf<'a> {
@@ -80,17 +83,22 @@ pub fn compress(
 ) -> Result<usize> {
     debug_assert!(dst.len() >= compress_bound(src.len()));
     let mut out = UninitBuf::new(dst);
+    let threads = crate::threads::clamp(threads);
     if threads > 1 && src.len() >= PARALLEL_MIN_BYTES {
-        // Jobs of ~1/2 input per thread keep both cores busy; the frame
-        // stays one standard frame with its content size.
-        let job = (src.len() / (2 * threads)).max(MIN_JOB_BYTES);
-        return MT_CCTX.with_borrow_mut(|cctx| {
-            cctx.set_parameter(CParameter::CompressionLevel(level))
+        // A call that finds the shared workers busy compresses on its own
+        // thread below: the bytes are the same, only slower.
+        if let Ok(mut shared) = MT_CCTX.try_lock() {
+            let cctx = shared.get_or_insert_with(CCtx::create);
+            // Jobs of ~1/2 input per thread keep the cores busy; the frame
+            // stays one standard frame with its content size.
+            let job = (src.len() / (2 * threads)).max(MIN_JOB_BYTES);
+            return cctx
+                .set_parameter(CParameter::CompressionLevel(level))
                 .and_then(|_| cctx.set_parameter(CParameter::NbWorkers(threads as u32)))
                 .and_then(|_| cctx.set_parameter(CParameter::JobSize(job as u32)))
                 .and_then(|_| cctx.compress2(&mut out, src))
-                .map_err(zstd_error)
-        });
+                .map_err(zstd_error);
+        }
     }
     // With the source size known zstd writes Frame_Content_Size and shrinks
     // the window to the input, so the level table's largest window (2^27 at
@@ -169,6 +177,45 @@ pub fn declared_size(src: &[u8]) -> Option<u64> {
     zstd_safe::get_frame_content_size(src).ok().flatten()
 }
 
+/// The largest window a frame may ask for: libzstd's streaming default,
+/// which the reference decoder enforces (FORMAT.md §4.2, window log ≤ 27).
+const MAX_WINDOW: u64 = (1 << 27) + 1;
+const FRAME_MAGIC: u32 = 0xFD2F_B528;
+const SKIPPABLE_MAGIC_MASK: u32 = 0xFFFF_FFF0;
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+
+/// The window the zstd frame at the start of `src` needs (its content size
+/// for single-segment frames), if its header is complete.
+fn frame_window(src: &[u8]) -> Option<u64> {
+    let descriptor = *src.get(4)?;
+    if descriptor & 0x20 == 0 {
+        let window = *src.get(5)?;
+        let base = 1u64 << (10 + (window >> 3));
+        return Some(base + (base / 8) * u64::from(window & 7));
+    }
+    zstd_safe::get_frame_content_size(src).ok().flatten()
+}
+
+/// Refuses a frame whose window exceeds `MAX_WINDOW`, as the streaming
+/// decoder would: one-shot decoding needs no window and would accept it.
+/// Anything else malformed is left for the decoder to report.
+pub(crate) fn check_windows(mut src: &[u8]) -> Result<()> {
+    while let Some(magic) = src.get(..4) {
+        let magic = u32::from_le_bytes(magic.try_into().expect("4 bytes"));
+        if magic == FRAME_MAGIC && frame_window(src).is_some_and(|w| w > MAX_WINDOW) {
+            return Err(Error::io("Frame requires too much memory for decoding"));
+        }
+        if magic != FRAME_MAGIC && magic & SKIPPABLE_MAGIC_MASK != SKIPPABLE_MAGIC {
+            return Ok(());
+        }
+        match zstd_safe::find_frame_compressed_size(src) {
+            Ok(size) if size > 0 && size <= src.len() => src = &src[size..],
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// Decodes every frame of `src` (concatenated and skippable frames included)
 /// into `dst` and returns the bytes written, or `None` when the output does
 /// not fit `dst`. One-shot decoding writes straight into `dst`, with no
@@ -178,6 +225,63 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usiz
         // Zero frames are not a payload: even empty input encodes to a frame.
         return Err(Error::io("incomplete frame"));
     }
+    check_windows(src)?;
     let mut out = UninitBuf::new(dst);
     decode_result(with_dctx(|dctx| dctx.decompress(&mut out, src)))
+}
+
+/// Streams every frame of `src` onto `out`, growing it only as output is
+/// produced: at most `RESERVE_AHEAD_MAX` (or as much as already decoded,
+/// by amortised doubling) ahead of the bytes written. Returns the bytes
+/// appended, or `None` as soon as more than `ceiling` would come out.
+pub fn decompress_growing(
+    src: &[u8],
+    ddict: Option<&DDict<'static>>,
+    ceiling: usize,
+    out: &mut Vec<u8>,
+) -> Result<Option<usize>> {
+    if src.is_empty() {
+        return Err(Error::io("incomplete frame"));
+    }
+    check_windows(src)?;
+    // A fresh context: a referenced dictionary must not outlive this call.
+    let mut dctx = DCtx::try_create()
+        .ok_or_else(|| Error::Backend("zstd could not allocate a decoder".into()))?;
+    if let Some(ddict) = ddict {
+        dctx.ref_ddict(ddict).map_err(zstd_error)?;
+    }
+    let start = out.len();
+    let mut input = InBuffer::around(src);
+    loop {
+        let produced = out.len() - start;
+        if produced > ceiling {
+            return Ok(None);
+        }
+        if out.len() == out.capacity() {
+            try_reserve(
+                out,
+                crate::codec::RESERVE_AHEAD_MAX.min(ceiling + 1 - produced),
+            )?;
+        }
+        // Never let zstd write more than one byte past the ceiling.
+        let room = (out.capacity() - out.len()).min(ceiling + 1 - produced);
+        let spare = &mut out.spare_capacity_mut()[..room];
+        let mut buf = UninitBuf::new(spare);
+        let mut window = OutBuffer::around(&mut buf);
+        let consumed_before = input.pos();
+        let hint = dctx
+            .decompress_stream(&mut window, &mut input)
+            .map_err(zstd_error)?;
+        let written = window.pos();
+        // SAFETY: zstd initialised `written` bytes of the spare capacity.
+        unsafe { out.set_len(out.len() + written) };
+        let input_done = input.pos() == src.len();
+        if hint == 0 && input_done {
+            return Ok((out.len() - start <= ceiling).then_some(out.len() - start));
+        }
+        if input_done && written < room && input.pos() == consumed_before {
+            // No input left, room to spare, and zstd still wants more.
+            return Err(Error::io("incomplete frame"));
+        }
+    }
 }

@@ -43,20 +43,31 @@ enum Layout {
 }
 
 impl<'a> Cells<'a> {
+    /// Refuses anything but the six binary and string types.
+    fn check_type(data_type: &DataType) -> PyResult<()> {
+        match data_type {
+            DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View => Ok(()),
+            other => Err(PyTypeError::new_err(format!(
+                "expected a binary or string array (binary, large_binary, binary_view, \
+                 string, large_string, string_view), got {other}"
+            ))),
+        }
+    }
+
     fn new(array: &'a dyn Array) -> PyResult<Self> {
+        Self::check_type(array.data_type())?;
         Ok(match array.data_type() {
             DataType::Binary => Cells::Binary(array.as_binary()),
             DataType::LargeBinary => Cells::LargeBinary(array.as_binary()),
             DataType::BinaryView => Cells::BinaryView(array.as_binary_view()),
             DataType::Utf8 => Cells::Utf8(array.as_string()),
             DataType::LargeUtf8 => Cells::LargeUtf8(array.as_string()),
-            DataType::Utf8View => Cells::Utf8View(array.as_string_view()),
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "expected a binary or string array (binary, large_binary, binary_view, \
-                     string, large_string, string_view), got {other}"
-                )))
-            }
+            _ => Cells::Utf8View(array.as_string_view()),
         })
     }
 
@@ -129,19 +140,22 @@ impl KernelError {
 }
 
 /// Checks every valid row is UTF-8: an error for the first bad row, or the
-/// row turned null.
+/// row turned null. A nulled row's bytes are blanked (NUL is UTF-8), since
+/// a string array's whole values buffer must be valid UTF-8.
 fn validate_utf8(out: &mut BinaryOutput, on_error: OnError) -> Result<(), KernelError> {
     let mut row = 0;
     for chunk in &mut out.chunks {
         let mut start = 0;
-        for (end, valid) in chunk.ends.iter().zip(chunk.valid.iter_mut()) {
-            if *valid && std::str::from_utf8(&chunk.values[start..*end]).is_err() {
+        for (&end, valid) in chunk.ends.iter().zip(chunk.valid.iter_mut()) {
+            let value = &mut chunk.values[start..end];
+            if *valid && std::str::from_utf8(value).is_err() {
                 if on_error == OnError::Raise {
                     return Err(KernelError::NotUtf8 { row });
                 }
+                value.fill(0);
                 *valid = false;
             }
-            start = *end;
+            start = end;
             row += 1;
         }
     }
@@ -153,7 +167,7 @@ fn offsets_array<O: OffsetSizeTrait>(
     utf8: bool,
     threads: usize,
 ) -> PyResult<ArrayRef> {
-    let joined = out.concat(threads);
+    let joined = out.concat(threads).map_err(PyErr::from)?;
     let offsets = joined
         .offsets
         .iter()
@@ -223,15 +237,17 @@ fn arrow_err(err: arrow_schema::ArrowError) -> PyErr {
 }
 
 /// Applies `kernel` to every array of the input (one, or a stream's chunks)
-/// and returns a pyarrow Array or ChunkedArray to match.
+/// and returns a pyarrow Array or ChunkedArray to match. `output_type` maps
+/// the input type to the result's, which an empty stream still needs.
 fn map_arrays<'py>(
     py: Python<'py>,
     values: AnyArray,
+    output_type: impl Fn(&DataType) -> DataType,
     kernel: impl Fn(&dyn Array) -> Result<ArrayRef, KernelError>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let single = matches!(values, AnyArray::Array(_));
     let chunked = values.into_chunked_array()?;
-    let (chunks, _) = chunked.into_inner();
+    let (chunks, input_field) = chunked.into_inner();
     let mut results = Vec::with_capacity(chunks.len());
     let mut first_row = 0;
     for chunk in &chunks {
@@ -244,14 +260,33 @@ fn map_arrays<'py>(
         let exported = array.to_pyarrow(py)?.unbind();
         return Ok(exported.into_bound(py));
     }
-    let field = Arc::new(Field::new(
-        "",
-        results
-            .first()
-            .map_or(DataType::Binary, |a| a.data_type().clone()),
-        true,
-    ));
+    if chunks.is_empty() {
+        // No kernel ran to say it: a bad input type is still refused.
+        Cells::check_type(input_field.data_type())?;
+    }
+    let field = Arc::new(Field::new("", output_type(input_field.data_type()), true));
     PyChunkedArray::try_new(results, field)?.into_pyarrow(py)
+}
+
+/// The binary (or, for text results, string) type of `input`'s layout.
+fn bytes_type(input: &DataType, utf8: bool) -> DataType {
+    match (input, utf8) {
+        (DataType::LargeBinary | DataType::LargeUtf8, false) => DataType::LargeBinary,
+        (DataType::LargeBinary | DataType::LargeUtf8, true) => DataType::LargeUtf8,
+        (DataType::BinaryView | DataType::Utf8View, false) => DataType::BinaryView,
+        (DataType::BinaryView | DataType::Utf8View, true) => DataType::Utf8View,
+        (_, false) => DataType::Binary,
+        (_, true) => DataType::Utf8,
+    }
+}
+
+fn frame_info_fields() -> Vec<Field> {
+    vec![
+        Field::new("codec", DataType::Utf8, true),
+        Field::new("original_size", DataType::UInt64, true),
+        Field::new("compressed_size", DataType::UInt64, true),
+        Field::new("crc32c", DataType::UInt32, true),
+    ]
 }
 
 fn parsed<T>(result: Result<T, String>) -> PyResult<T> {
@@ -284,7 +319,8 @@ pub fn arrow_compress<'py>(
     };
     let format = parsed(format.parse())?;
     let threads = threads_arg(threads)?;
-    map_arrays(py, values, |array| -> KernelResult {
+    let output_type = |input: &DataType| bytes_type(input, false);
+    map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let layout = cells.layout();
         // Assembling the array (joining chunk buffers) is plain Rust: it runs
@@ -325,7 +361,8 @@ pub fn arrow_decompress<'py>(
         dict,
     };
     let threads = threads_arg(threads)?;
-    map_arrays(py, values, |array| -> KernelResult {
+    let output_type = |input: &DataType| bytes_type(input, as_string);
+    map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;
         let layout = cells.layout();
         detached_with(py, || -> KernelResult {
@@ -347,11 +384,16 @@ pub fn arrow_crc32c<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let threads = threads_arg(threads)?;
-    map_arrays(py, values, |array| -> KernelResult {
-        let cells = Cells::new(array)?;
-        let crcs = detached_with(py, || batch::crc32c(&cells, threads))?;
-        Ok(Arc::new(UInt32Array::from(crcs)))
-    })
+    map_arrays(
+        py,
+        values,
+        |_| DataType::UInt32,
+        |array| -> KernelResult {
+            let cells = Cells::new(array)?;
+            let crcs = detached_with(py, || batch::crc32c(&cells, threads))?;
+            Ok(Arc::new(UInt32Array::from(crcs)))
+        },
+    )
 }
 
 /// Frame headers of every S4 cell as a struct array; see
@@ -364,32 +406,31 @@ pub fn arrow_frame_info<'py>(
     on_error: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     let on_error = parsed(on_error.parse())?;
-    map_arrays(py, values, |array| -> KernelResult {
+    let output_type = |_: &DataType| DataType::Struct(frame_info_fields().into());
+    map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;
-        let infos = batch::frame_info(&cells, on_error)?;
-        let codec: arrow_array::StringArray = infos
-            .iter()
-            .map(|i| i.map(|i| i.codec.map_or("mixed", CodecKind::name)))
-            .collect();
-        let original: UInt64Array = infos.iter().map(|i| i.map(|i| i.original_size)).collect();
-        let compressed: UInt64Array = infos.iter().map(|i| i.map(|i| i.compressed_size)).collect();
-        let crc: UInt32Array = infos.iter().map(|i| i.map(|i| i.crc32c)).collect();
-        let valid = NullBuffer::from(infos.iter().map(Option::is_some).collect::<Vec<_>>());
-        let fields = vec![
-            Field::new("codec", DataType::Utf8, true),
-            Field::new("original_size", DataType::UInt64, true),
-            Field::new("compressed_size", DataType::UInt64, true),
-            Field::new("crc32c", DataType::UInt32, true),
-        ];
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(codec),
-            Arc::new(original),
-            Arc::new(compressed),
-            Arc::new(crc),
-        ];
-        let nulls = (valid.null_count() > 0).then_some(valid);
-        let array = StructArray::try_new(fields.into(), columns, nulls).map_err(arrow_err)?;
-        Ok(Arc::new(array))
+        detached_with(py, || -> KernelResult {
+            let infos = batch::frame_info(&cells, on_error)?;
+            let codec: arrow_array::StringArray = infos
+                .iter()
+                .map(|i| i.map(|i| i.codec.map_or("mixed", CodecKind::name)))
+                .collect();
+            let original: UInt64Array = infos.iter().map(|i| i.map(|i| i.original_size)).collect();
+            let compressed: UInt64Array =
+                infos.iter().map(|i| i.map(|i| i.compressed_size)).collect();
+            let crc: UInt32Array = infos.iter().map(|i| i.map(|i| i.crc32c)).collect();
+            let valid = NullBuffer::from(infos.iter().map(Option::is_some).collect::<Vec<_>>());
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(codec),
+                Arc::new(original),
+                Arc::new(compressed),
+                Arc::new(crc),
+            ];
+            let nulls = (valid.null_count() > 0).then_some(valid);
+            let array = StructArray::try_new(frame_info_fields().into(), columns, nulls)
+                .map_err(arrow_err)?;
+            Ok(Arc::new(array))
+        })?
     })
 }
 

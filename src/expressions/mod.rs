@@ -44,14 +44,55 @@ fn row_err(err: RowError, first_row: usize) -> PolarsError {
     ))
 }
 
+/// Refuses every input type but Binary, String and Null (all nulls), naming
+/// the type it got.
+fn check_input_type(dtype: &DataType) -> PolarsResult<()> {
+    match dtype {
+        DataType::Binary | DataType::String | DataType::Null => Ok(()),
+        other => {
+            // `Debug` names the type (`Categorical(..)`, `Int128`, ...);
+            // `Display` gives its short form (`cat`, `i128`, ...).
+            let debug = format!("{other:?}");
+            let name = debug.split(['(', '{', ' ']).next().unwrap_or(&debug);
+            Err(compute_err(format!(
+                "TypeError: s4 expressions take a Binary or String column, got {name} ({other})"
+            )))
+        }
+    }
+}
+
 fn bytes_of(series: &Series) -> PolarsResult<BinaryChunked> {
+    check_input_type(series.dtype())?;
     match series.dtype() {
         DataType::Binary => Ok(series.binary()?.clone()),
         DataType::String => Ok(series.str()?.as_binary()),
-        other => Err(compute_err(format!(
-            "TypeError: s4 expressions take a Binary or String column, got {other}"
-        ))),
+        _ => Ok(BinaryChunked::full_null(
+            series.name().clone(),
+            series.len(),
+        )),
     }
+}
+
+/// The output field of an expression over `input_fields[0]`: checked at
+/// plan time, so a wrong column type fails before any data is read.
+fn output_field(input_fields: &[Field], dtype: DataType) -> PolarsResult<Field> {
+    let input = input_fields
+        .first()
+        .ok_or_else(|| compute_err("s4 expressions take one column"))?;
+    check_input_type(input.dtype())?;
+    Ok(Field::new(input.name().clone(), dtype))
+}
+
+fn binary_field(input_fields: &[Field]) -> PolarsResult<Field> {
+    output_field(input_fields, DataType::Binary)
+}
+
+fn string_field(input_fields: &[Field]) -> PolarsResult<Field> {
+    output_field(input_fields, DataType::String)
+}
+
+fn crc32c_field(input_fields: &[Field]) -> PolarsResult<Field> {
+    output_field(input_fields, DataType::UInt32)
 }
 
 /// Builds a BinaryView array over the kernel's chunk buffers (no joining).
@@ -138,7 +179,7 @@ struct CompressKwargs {
     dictionary: Option<String>,
 }
 
-#[polars_expr(output_type = Binary)]
+#[polars_expr(output_type_func = binary_field)]
 fn s4_compress(inputs: &[Series], kwargs: CompressKwargs) -> PolarsResult<Series> {
     let codec = match (
         parsed(batch::codec_by_name(&kwargs.codec, kwargs.level))?,
@@ -149,7 +190,7 @@ fn s4_compress(inputs: &[Series], kwargs: CompressKwargs) -> PolarsResult<Series
         (codec, None) => codec,
     };
     let format = parsed(kwargs.format.parse())?;
-    let threads = batch::default_threads();
+    let threads = crate::threads::max_threads();
     let out = map_chunks(&inputs[0], |cells| {
         batch::compress(cells, &codec, format, threads)
     })?;
@@ -187,16 +228,16 @@ impl DecompressKwargs {
 }
 
 fn decompress_binary(series: &Series, spec: &Decode) -> PolarsResult<BinaryChunked> {
-    let threads = batch::default_threads();
+    let threads = crate::threads::max_threads();
     map_chunks(series, |cells| batch::decompress(cells, spec, threads))
 }
 
-#[polars_expr(output_type = Binary)]
+#[polars_expr(output_type_func = binary_field)]
 fn s4_decompress(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResult<Series> {
     Ok(decompress_binary(&inputs[0], &kwargs.spec()?)?.into_series())
 }
 
-#[polars_expr(output_type = String)]
+#[polars_expr(output_type_func = string_field)]
 fn s4_decompress_str(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResult<Series> {
     let spec = kwargs.spec()?;
     let binary = decompress_binary(&inputs[0], &spec)?;
@@ -216,10 +257,10 @@ fn s4_decompress_str(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResul
     Ok(strings.with_name(inputs[0].name().clone()).into_series())
 }
 
-#[polars_expr(output_type = UInt32)]
+#[polars_expr(output_type_func = crc32c_field)]
 fn s4_crc32c(inputs: &[Series]) -> PolarsResult<Series> {
     let input = bytes_of(&inputs[0])?;
-    let threads = batch::default_threads();
+    let threads = crate::threads::max_threads();
     let crcs: Vec<Option<u32>> = input
         .downcast_iter()
         .flat_map(|array| batch::crc32c(&ViewCells(array), threads))
@@ -237,10 +278,7 @@ fn frame_info_fields() -> Vec<Field> {
 }
 
 fn frame_info_type(input_fields: &[Field]) -> PolarsResult<Field> {
-    Ok(Field::new(
-        input_fields[0].name().clone(),
-        DataType::Struct(frame_info_fields()),
-    ))
+    output_field(input_fields, DataType::Struct(frame_info_fields()))
 }
 
 #[derive(Deserialize)]

@@ -114,14 +114,33 @@ pub fn new_bytes_detached<'py>(
     Ok(bytes)
 }
 
-/// A `threads=` argument: at least 1, all cores when `None`.
+/// Outputs at least this long are copied into their `bytes` with the GIL
+/// released.
+const DETACHED_COPY_MIN_BYTES: usize = 1 << 20;
+
+/// A `bytes` holding `data`; large copies run with the GIL released.
+pub fn bytes_from<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    if data.len() < DETACHED_COPY_MIN_BYTES {
+        return Ok(PyBytes::new(py, data));
+    }
+    new_bytes_detached(py, data.len(), |dst| {
+        // SAFETY: `dst` is exactly `data.len()` bytes and a fresh allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), dst.as_mut_ptr().cast(), data.len())
+        };
+        Ok(())
+    })
+}
+
+/// A `threads=` argument: at least 1, clamped to the shared pool's size
+/// (the thread policy of `crate::threads`); all of it when `None`.
 pub fn threads_arg(threads: Option<usize>) -> PyResult<usize> {
     match threads {
         Some(0) => Err(pyo3::exceptions::PyValueError::new_err(
             "threads must be at least 1",
         )),
-        Some(n) => Ok(n),
-        None => Ok(crate::batch::default_threads()),
+        Some(n) => Ok(crate::threads::clamp(n)),
+        None => Ok(crate::threads::max_threads()),
     }
 }
 

@@ -7,7 +7,9 @@ use pyo3::exceptions::{PyNotImplementedError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::buffers::{detached, dictionary_arg, new_bytes_detached, threads_arg, ByteView};
+use super::buffers::{
+    bytes_from, detached, dictionary_arg, new_bytes_detached, threads_arg, ByteView,
+};
 use super::scalar::{compress_with, decompress_with, Compressed};
 use crate::codec::{Codec, CodecKind};
 use crate::dict::ZstdDictionary;
@@ -130,7 +132,7 @@ pub fn encode_s4_object<'py>(
     let src = data.as_slice();
     let encoded = detached(py, || object::encode(src, &codec, threads))?;
     let out = PyDict::new(py);
-    out.set_item("body", PyBytes::new(py, &encoded.body))?;
+    out.set_item("body", bytes_from(py, &encoded.body)?)?;
     out.set_item("sidecar", encoded.sidecar.map(|s| PyBytes::new(py, &s)))?;
     let metadata = PyDict::new(py);
     for (key, value) in encoded.metadata {
@@ -143,7 +145,11 @@ pub fn encode_s4_object<'py>(
 /// Decodes a stored body as the gateway's GET would; optionally only the
 /// original bytes `[start, end)` with the object's sidecar.
 #[pyfunction]
-#[pyo3(signature = (body, metadata = None, *, dictionary = None, threads = None, sidecar = None, start = None, end = None))]
+#[pyo3(signature = (
+    body, metadata = None, *, dictionary = None, threads = None, sidecar = None, start = None,
+    end = None, max_output_size = crate::MAX_DECOMPRESSED_BYTES, body_offset = None,
+    source_size = None, source_etag = None,
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn decode_s4_object<'py>(
     py: Python<'py>,
@@ -154,36 +160,51 @@ pub fn decode_s4_object<'py>(
     sidecar: Option<ByteView<'py>>,
     start: Option<u64>,
     end: Option<u64>,
+    max_output_size: u64,
+    body_offset: Option<u64>,
+    source_size: Option<u64>,
+    source_etag: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let dict = dictionary_arg(dictionary)?;
     let threads = threads_arg(threads)?;
     let body = body.as_slice();
-    let out = match (sidecar, start, end) {
-        (None, None, None) if object::is_framed(body, metadata.as_ref()) => {
-            let plan = object::FramesPlan::new(body, dict.as_ref())?;
-            if let Some(metadata) = &metadata {
-                plan.check_metadata(metadata)?;
-            }
-            if plan.is_exact() {
+    let Some(sidecar) = sidecar else {
+        if start.is_some() || end.is_some() || body_offset.is_some() {
+            return Err(PyValueError::new_err(
+                "start=, end= and body_offset= need sidecar=",
+            ));
+        }
+        let get = object::Get::decide(body, metadata.as_ref(), dict.as_ref(), max_output_size)?;
+        if let object::Get::Framed(plan) = &get {
+            if plan.fits_ahead() {
                 // Decode straight into the result: no copy, no second pass.
                 return new_bytes_detached(py, plan.len(), |dst| plan.decode_into(dst, threads));
             }
-            detached(py, || plan.decode(threads))?
         }
-        (None, None, None) => detached(py, || {
-            object::decode(body, metadata.as_ref(), dict.as_ref(), threads)
-        })?,
-        (Some(sidecar), start, end) => {
-            let index = FrameIndex::decode(sidecar.as_slice())?;
-            let start = start.unwrap_or(0);
-            let end = end.unwrap_or_else(|| index.total_original_size());
-            detached(py, || {
-                object::decode_range(body, &index, start, end, dict.as_ref(), threads)
-            })?
-        }
-        (None, ..) => return Err(PyValueError::new_err("start=/end= need sidecar=")),
+        let out = detached(py, || {
+            let mut out = Vec::new();
+            get.decode_append(body, &mut out, threads)?;
+            Ok(out)
+        })?;
+        return bytes_from(py, &out);
     };
-    Ok(PyBytes::new(py, &out))
+    let index = FrameIndex::decode(sidecar.as_slice())?;
+    index.check_source(source_size, source_etag)?;
+    let start = start.unwrap_or(0);
+    let end = end.unwrap_or_else(|| index.total_original_size());
+    let out = detached(py, || {
+        object::decode_range(
+            body,
+            body_offset,
+            &index,
+            start,
+            end,
+            dict.as_ref(),
+            max_output_size,
+            threads,
+        )
+    })?;
+    bytes_from(py, &out)
 }
 
 /// Which stored bytes hold original bytes `[start, end)`:

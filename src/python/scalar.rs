@@ -7,8 +7,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
-use super::buffers::{detached, new_bytes_detached, ByteView};
-use crate::codec::Codec;
+use super::buffers::{bytes_from, detached, new_bytes_detached, ByteView};
+use crate::codec::{Codec, RESERVE_AHEAD_MAX};
 
 pub(crate) type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
 
@@ -41,7 +41,7 @@ pub(crate) fn compress_with<'py>(
     }
     let threads = rayon::current_num_threads();
     let (payload, original_size, crc) = detached(py, || codec.compress(src, threads))?;
-    Ok((PyBytes::new(py, &payload), original_size, crc))
+    Ok((bytes_from(py, &payload)?, original_size, crc))
 }
 
 pub(crate) fn decompress_with<'py>(
@@ -53,15 +53,16 @@ pub(crate) fn decompress_with<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let src = data.as_slice();
     let cap = codec.output_capacity(src.len(), original_size)?;
-    if cap as u64 == original_size {
+    if cap as u64 == original_size && cap <= RESERVE_AHEAD_MAX {
+        // Decode straight into the result.
         return new_bytes_detached(py, cap, |dst| {
             codec.decompress_into(src, original_size, crc32c, dst)
         });
     }
-    // The payload cannot hold that many bytes; decoding what it does hold
-    // yields the precise error without allocating the claim.
+    // A claim the payload cannot back, or too large to reserve before any
+    // output exists: the output grows as it decodes, then is copied once.
     let out = detached(py, || codec.decompress(src, original_size, crc32c))?;
-    Ok(PyBytes::new(py, &out))
+    bytes_from(py, &out)
 }
 
 /// zstd codec (FORMAT.md §4). Levels are clamped to 1..=22.
@@ -194,7 +195,7 @@ pub fn decompress_raw<'py>(
         codec.decompress_unsized_append(src, max_output_size, &mut out)?;
         Ok(out)
     })?;
-    Ok(PyBytes::new(py, &out))
+    bytes_from(py, &out)
 }
 
 /// Whether a CUDA device is reachable (always False without `nvcomp-gpu`).

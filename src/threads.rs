@@ -1,0 +1,144 @@
+//! The one thread policy of the library.
+//!
+//! * All parallel work runs on rayon's global pool, sized once to the
+//!   machine's parallelism (`RAYON_NUM_THREADS` overrides it). No other pool
+//!   is ever created.
+//! * `threads=` only bounds how many of those pool threads one call may use;
+//!   it is clamped to the pool's size.
+//! * One call fans out at a time. A call that finds the pool busy with
+//!   another call (several Python threads, or an engine such as Polars'
+//!   streaming executor that already runs our kernels from many threads)
+//!   runs on its own calling thread instead of queueing behind or
+//!   oversubscribing the cores.
+//! * zstd's own worker threads (large single-frame compression) come from one
+//!   shared context, used by one call at a time (see `zstd::compress`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The most threads a call may use: the size of the shared pool.
+pub fn max_threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// `threads` clamped to `1..=max_threads()`.
+pub fn clamp(threads: usize) -> usize {
+    threads.clamp(1, max_threads())
+}
+
+static POOL_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Holds the right to fan out on the shared pool; released on drop.
+struct FanOut;
+
+impl FanOut {
+    fn acquire() -> Option<Self> {
+        POOL_BUSY
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then_some(FanOut)
+    }
+}
+
+impl Drop for FanOut {
+    fn drop(&mut self) {
+        POOL_BUSY.store(false, Ordering::Release);
+    }
+}
+
+/// Runs `work(i)` for every `i` in `0..items` on up to `threads` threads and
+/// returns the results in index order. Workers take indices from a shared
+/// counter, so uneven items balance out. With `stop_after` returning true for
+/// a result, items after that one are skipped (their slots are `None`).
+pub fn map_indexed<T: Send>(
+    items: usize,
+    threads: usize,
+    work: impl Fn(usize) -> T + Sync,
+    stop_after: impl Fn(&T) -> bool + Sync,
+) -> Vec<Option<T>> {
+    let workers = clamp(threads).min(items);
+    let fan_out = if workers > 1 { FanOut::acquire() } else { None };
+    if fan_out.is_none() {
+        let mut out = Vec::with_capacity(items);
+        for i in 0..items {
+            let result = work(i);
+            let stop = stop_after(&result);
+            out.push(Some(result));
+            if stop {
+                break;
+            }
+        }
+        out.resize_with(items, || None);
+        return out;
+    }
+    let next = AtomicUsize::new(0);
+    let stop_at = AtomicUsize::new(usize::MAX);
+    // One slot per item, each written once by the worker that ran it.
+    let slots: Vec<Mutex<Option<T>>> = (0..items).map(|_| Mutex::new(None)).collect();
+    let drain = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= items || i > stop_at.load(Ordering::Relaxed) {
+            break;
+        }
+        let result = work(i);
+        if stop_after(&result) {
+            stop_at.fetch_min(i, Ordering::Relaxed);
+        }
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    };
+    rayon::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(|_| drain());
+        }
+        drain();
+    });
+    drop(fan_out);
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// Like [`map_indexed`], stopping at the first error, which is the lowest
+/// index's error (every item before it ran).
+pub fn try_map_indexed<T: Send, E: Send>(
+    items: usize,
+    threads: usize,
+    work: impl Fn(usize) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    map_indexed(items, threads, work, Result::is_err)
+        .into_iter()
+        .map_while(|slot| slot)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_keep_index_order_for_any_thread_count() {
+        for threads in [1, 2, 3, 64] {
+            let out: Vec<usize> = map_indexed(1000, threads, |i| i * 2, |_| false)
+                .into_iter()
+                .map(Option::unwrap)
+                .collect();
+            assert_eq!(out, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn the_first_error_is_the_lowest_index() {
+        for threads in [1, 2, 4] {
+            let result =
+                try_map_indexed(500, threads, |i| if i % 97 == 96 { Err(i) } else { Ok(i) });
+            assert_eq!(result, Err(96));
+        }
+    }
+
+    #[test]
+    fn threads_are_clamped() {
+        assert_eq!(clamp(0), 1);
+        assert_eq!(clamp(usize::MAX), max_threads());
+    }
+}
