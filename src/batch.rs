@@ -171,29 +171,27 @@ impl BinaryOutput {
         let values = if threads > 1 && chunks.len() > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
             let mut values: Vec<u8> = Vec::new();
             try_reserve(&mut values, total)?;
-            let starts: Vec<usize> = chunks
-                .iter()
-                .scan(0, |at, c| {
-                    let start = *at;
-                    *at += c.values.len();
-                    Some(start)
-                })
-                .collect();
-            let dst = SendPtr(values.as_mut_ptr());
+            let lens = chunks.iter().map(|c| c.values.len());
+            let slots = threads::Slots::new(&mut values.spare_capacity_mut()[..total], lens);
             threads::map_indexed(
                 chunks.len(),
                 threads,
                 |i| {
+                    // SAFETY: `map_indexed` runs each index once.
+                    let slot = unsafe { slots.part(i) };
                     let src = &chunks[i].values;
-                    // SAFETY: chunk i goes to [starts[i], starts[i] + len) of
-                    // a `total`-byte allocation; the ranges tile it without
-                    // overlap, so no two workers write the same byte.
+                    // SAFETY: the slot is exactly `src.len()` bytes.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.at(starts[i]), src.len())
+                        std::ptr::copy_nonoverlapping(
+                            src.as_ptr(),
+                            slot.as_mut_ptr().cast(),
+                            src.len(),
+                        )
                     }
                 },
                 |_| false,
             );
+            drop(slots);
             // SAFETY: the chunks tile `total` bytes and each was copied.
             unsafe { values.set_len(total) };
             values
@@ -212,18 +210,6 @@ impl BinaryOutput {
             offsets,
             validity,
         })
-    }
-}
-
-/// A pointer that parallel workers write disjoint ranges through.
-struct SendPtr(*mut u8);
-// SAFETY: only used for writes to disjoint ranges of one live allocation.
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    fn at(&self, offset: usize) -> *mut u8 {
-        // SAFETY: callers stay within the allocation.
-        unsafe { self.0.add(offset) }
     }
 }
 

@@ -355,26 +355,14 @@ fn decode_frames_into(
     dst: &mut [MaybeUninit<u8>],
     threads: usize,
 ) -> Result<()> {
-    let mut slots: Vec<SlotPtr> = Vec::with_capacity(frames.len());
-    let mut rest = dst;
-    for f in frames {
-        let (slot, tail) = rest.split_at_mut(f.cap);
-        slots.push(SlotPtr(slot.as_mut_ptr(), slot.len()));
-        rest = tail;
-    }
+    let slots = threads::Slots::new(dst, frames.iter().map(|f| f.cap));
     threads::try_map_indexed(frames.len(), threads, |i| {
-        // SAFETY: each slot is a disjoint part of `dst`, used by one worker.
-        let slot = unsafe { std::slice::from_raw_parts_mut(slots[i].0, slots[i].1) };
+        // SAFETY: `try_map_indexed` runs each index once.
         // Success means exactly the claim came out, and the claim is `cap`.
-        frames[i].decode_into(slot)
+        frames[i].decode_into(unsafe { slots.part(i) })
     })
     .map(drop)
 }
-
-/// A disjoint output slot handed to one parallel worker.
-struct SlotPtr(*mut MaybeUninit<u8>, usize);
-// SAFETY: slots never overlap and each is written by one worker only.
-unsafe impl Sync for SlotPtr {}
 
 /// Whether the GET decision reads `body` as frames: metadata says framed or
 /// multipart, or, with no metadata at all, the body starts with a frame magic.

@@ -112,6 +112,45 @@ pub fn try_map_indexed<T: Send, E: Send>(
         .collect()
 }
 
+/// Consecutive, disjoint parts of one buffer, for parallel workers that each
+/// fill their own part (`map_indexed` hands every index to one worker).
+pub struct Slots<'a, T> {
+    parts: Vec<(*mut T, usize)>,
+    _buffer: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: parts never overlap, and `part` requires each to be used by one
+// worker at a time, so sharing the list is like sharing `&mut` to each part.
+unsafe impl<T: Send> Sync for Slots<'_, T> {}
+
+impl<'a, T> Slots<'a, T> {
+    /// Cuts `buffer` into consecutive parts of `lens` (which must fit).
+    pub fn new(buffer: &'a mut [T], lens: impl IntoIterator<Item = usize>) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = buffer;
+        for len in lens {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            parts.push((part.as_mut_ptr(), len));
+            rest = tail;
+        }
+        Slots {
+            parts,
+            _buffer: std::marker::PhantomData,
+        }
+    }
+
+    /// Part `i`.
+    ///
+    /// # Safety
+    /// No two callers may hold part `i` at the same time.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn part(&self, i: usize) -> &mut [T] {
+        let (ptr, len) = self.parts[i];
+        // SAFETY: a part of the borrowed buffer, exclusive per the contract.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
