@@ -76,7 +76,7 @@ create_exception!(
 /// The name of the Python class an error maps to (for doors that can only
 /// pass text, such as the Polars plugin).
 pub fn class_name(err: &Error) -> &'static str {
-    match err.root() {
+    match err {
         Error::CrcMismatch { .. } => "S4CrcMismatchError",
         Error::SizeMismatch { .. } => "S4SizeMismatchError",
         Error::CodecMismatch { .. } => "S4CodecMismatchError",
@@ -88,7 +88,7 @@ pub fn class_name(err: &Error) -> &'static str {
         Error::Frame(_) => "S4FrameError",
         Error::Index(_) => "S4IndexError",
         Error::OutOfMemory { .. } => "MemoryError",
-        Error::At { .. } => unreachable!("root() looks through contexts"),
+        Error::At { source, .. } => class_name(source),
     }
 }
 
@@ -99,7 +99,12 @@ pub fn to_py_err_at(err: Error, context: Option<&str>) -> PyErr {
         Some(context) => format!("{context}: {err}"),
         None => err.to_string(),
     };
-    match err.root() {
+    new_err(&err, msg)
+}
+
+/// The exception of `err`'s class carrying `msg`.
+fn new_err(err: &Error, msg: String) -> PyErr {
+    match err {
         Error::CrcMismatch { .. } => S4CrcMismatchError::new_err(msg),
         Error::SizeMismatch { .. } => S4SizeMismatchError::new_err(msg),
         Error::CodecMismatch { .. } => S4CodecMismatchError::new_err(msg),
@@ -111,7 +116,7 @@ pub fn to_py_err_at(err: Error, context: Option<&str>) -> PyErr {
         Error::Frame(_) => S4FrameError::new_err(msg),
         Error::Index(_) => S4IndexError::new_err(msg),
         Error::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(msg),
-        Error::At { .. } => unreachable!("root() looks through contexts"),
+        Error::At { source, .. } => new_err(source, msg),
     }
 }
 
