@@ -3,8 +3,8 @@
 //! * All parallel work runs on rayon's global pool, sized once to the
 //!   machine's parallelism (`RAYON_NUM_THREADS` overrides it). No other pool
 //!   is ever created.
-//! * `threads=` only bounds how many of those pool threads one call may use;
-//!   it is clamped to the pool's size.
+//! * `threads=` bounds how many threads one call works on: the calling thread
+//!   plus up to `threads - 1` pool threads. It is clamped to the pool's size.
 //! * One call fans out at a time. A call that finds the pool busy with
 //!   another call (several Python threads, or an engine such as Polars'
 //!   streaming executor that already runs our kernels from many threads)
@@ -86,7 +86,9 @@ pub fn map_indexed<T: Send>(
         }
         *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
     };
-    rayon::scope(|scope| {
+    // The calling thread is one of the workers: it drains the queue too
+    // instead of sleeping while pool threads work.
+    rayon::in_place_scope(|scope| {
         for _ in 1..workers {
             scope.spawn(|_| drain());
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 
 import pytest
 from conftest import require
@@ -542,9 +543,14 @@ def thread_policy() -> None:
     blob = bytes(range(256)) * (8 * MiB // 256)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: CpuZstd(3).compress(blob), range(16)))
+    limit = 2 * os.cpu_count() + 8
+    # A joined Python thread's OS thread may take a moment to vanish: give
+    # exiting threads a second, a leak would stay.
+    deadline = time.monotonic() + 1.0
+    while len(os.listdir("/proc/self/task")) > limit and time.monotonic() < deadline:
+        time.sleep(0.01)
     tasks = os.listdir("/proc/self/task")
     names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks)
-    limit = 2 * os.cpu_count() + 8
     emit(threads=len(tasks), limit=limit, python_threads=threading.active_count())
     assert len(tasks) <= limit, f"{len(tasks)} OS threads > {limit}: {names}"
 
