@@ -29,14 +29,16 @@ build: $(VENV)/.build-deps
 demo: build
 	$(PY) examples/demo.py
 
-# The oldest polars we support, in a venv of its own over the same build.
+# The oldest polars and duckdb we support, in a venv of their own over the same
+# build (duckdb 1.4.0 brought the typed macro overloads register() uses).
 POLARS_FLOOR := 1.34.0
-FLOOR_VENV := .venv-polars-floor
+DUCKDB_FLOOR := 1.4.0
+FLOOR_VENV := .venv-floor
 
 $(FLOOR_VENV)/.deps: Makefile
 	$(PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		polars==$(POLARS_FLOOR) pyarrow pytest mypy
+		polars==$(POLARS_FLOOR) duckdb==$(DUCKDB_FLOOR) pyarrow numpy pytest mypy
 	touch $@
 
 test: $(VENV)/.dev-deps build $(FLOOR_VENV)/.deps
@@ -44,7 +46,8 @@ test: $(VENV)/.dev-deps build $(FLOOR_VENV)/.deps
 	$(CARGO) test --quiet --features nvcomp-gpu
 	$(PY) -m mypy.stubtest s4_codec --mypy-config-file pyproject.toml --allowlist tests/stubtest-allowlist.txt
 	$(PY) -m pytest -q
-	PYTHONPATH=$(CURDIR) $(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_polars.py
+	PYTHONPATH=$(CURDIR) $(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_polars.py tests/test_duckdb.py
 
 bench: $(VENV)/.bench-deps build
 	$(PY) benchmarks/run.py

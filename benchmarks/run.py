@@ -595,12 +595,93 @@ def spark_section() -> None:
     spark.stop()
 
 
+def alternating(cases: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
+    """Best seconds per call of each case, run in turn round after round so that
+    drift in machine speed hits all alike (as compare() does for two)."""
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            best[name] = min(best[name], once(fn, 1))
+    return best
+
+
+def duckdb_section() -> None:
+    import threading
+
+    import duckdb
+    import pyarrow as pa
+
+    import s4_codec.arrow as s4a
+    from s4_codec.duckdb import register
+
+    zstandard = import_or_none("zstandard")
+    n = 200_000 if QUICK else 1_000_000
+    arr = column_values(n, 200, 2000)
+    size = arr.nbytes
+    print(
+        f"\nduckdb {duckdb.__version__}: {n:,} values of 200-2000 B, {size / MiB:,.0f} MiB, "
+        "zstd-3, SET threads=2"
+    )
+    con = register(duckdb.connect())
+    con.execute("SET threads=2")
+    con.register("source", pa.table({"payload": arr}))
+    con.execute("CREATE TABLE plain AS SELECT payload FROM source")
+    con.execute("CREATE TABLE packed AS SELECT s4_compress(payload) AS cell FROM plain")
+    cells = s4a.compress(arr)
+
+    def query(sql: str) -> Callable[[], object]:
+        # The sum consumes every result: DuckDB skips a UDF whose output is unused.
+        return lambda: con.execute(sql).fetchall()
+
+    cases = {
+        "s4_compress": query("SELECT sum(octet_length(s4_compress(payload))) FROM plain"),
+        "s4_decompress": query("SELECT sum(octet_length(s4_decompress(cell))) FROM packed"),
+        "s4_codec.arrow.compress": lambda: s4a.compress(arr),
+        "s4_codec.arrow.decompress": lambda: s4a.decompress(cells),
+    }
+    if zstandard:
+
+        class Contexts(threading.local):
+            # python-zstandard contexts are not thread-safe: one per DuckDB thread, reused.
+            def __init__(self) -> None:
+                self.cctx = zstandard.ZstdCompressor(level=3)
+                self.dctx = zstandard.ZstdDecompressor()
+
+        contexts = Contexts()
+        # Per-row Python UDFs: DuckDB runs them on every thread, and python-zstandard
+        # releases the GIL while it works.
+        for name, fn in (
+            ("zstd_row_compress", lambda v: contexts.cctx.compress(v)),
+            ("zstd_row_decompress", lambda v: contexts.dctx.decompress(v)),
+        ):
+            con.create_function(name, fn, ["BLOB"], "BLOB", type="native")
+        con.execute("CREATE TABLE zpacked AS SELECT zstd_row_compress(payload) AS cell FROM plain")
+        cases["native UDF compress"] = query(
+            "SELECT sum(octet_length(zstd_row_compress(payload))) FROM plain"
+        )
+        cases["native UDF decompress"] = query(
+            "SELECT sum(octet_length(zstd_row_decompress(cell))) FROM zpacked"
+        )
+    t = alternating(cases)
+    table = Table("duckdb: SQL functions, zstd-3 (wall clock, SET threads=2)")
+    for op in ("compress", "decompress"):
+        table.add(
+            f"s4_{op}", size, t[f"s4_{op}"], f"s4_codec.arrow.{op}", t[f"s4_codec.arrow.{op}"]
+        )
+        if zstandard:
+            peer = f"native UDF {op}"
+            table.add(f"s4_{op}", size, t[f"s4_{op}"], "native UDF, zstandard/row", t[peer])
+    table.print()
+    con.close()
+
+
 SECTIONS = {
     "scalar": scalar_section,
     "columns": columns_section,
     "polars": polars_section,
     "objects": objects_section,
     "spark": spark_section,
+    "duckdb": duckdb_section,
 }
 
 

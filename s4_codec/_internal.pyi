@@ -189,7 +189,7 @@ def decode_s4_object(
     sidecar: Buffer | None = None,
     start: int | None = None,
     end: int | None = None,
-    max_output_size: int = 5368709120,
+    max_output_size: int = ...,
     body_offset: int | None = None,
     source_size: int | None = None,
     source_etag: str | None = None,
