@@ -345,7 +345,7 @@ impl Codec {
             }
             // gzip decodes whole buffers: each retry doubles a buffer the
             // last attempt filled, so memory still tracks real output.
-            cap = cap.saturating_mul(2).min(ceiling);
+            cap = cap.saturating_mul(2).max(64).min(ceiling);
         }
     }
 
