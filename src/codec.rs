@@ -16,11 +16,18 @@ pub const MAX_DECOMPRESSED_BYTES: u64 = 5 << 30;
 /// Outputs at least this long get their checksums computed on two threads.
 const PARALLEL_CHECK_MIN_BYTES: usize = 1 << 20;
 
-/// The most output memory reserved ahead of decoding on the strength of a
-/// size claim. Larger outputs grow as they are really produced, so a
-/// payload that lies about its size costs at most this much (or as much as
-/// it really decoded) before it is refused.
+/// The most memory reserved ahead of real output, on the strength of size
+/// claims, in a buffer that grows (a column chunk, a payload decoded on its
+/// own). Beyond it outputs grow as they are really produced, so a payload
+/// that lies about its size costs at most this much (or as much as it really
+/// decoded) before it is refused.
 pub const RESERVE_AHEAD_MAX: usize = 16 << 20;
+
+/// The most a call reserves, fallibly, for its one result buffer (a decoded
+/// object or payload) before decoding into it in place; larger results grow
+/// like any other output. Untouched reserved memory costs no RSS, so this
+/// bounds what a lying input can cost to this much address space.
+pub const RESULT_RESERVE_MAX: usize = 256 << 20;
 
 /// Every codec id of the wire format, in id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX};
+use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX, RESULT_RESERVE_MAX};
 use crate::crc::crc32c;
 use crate::dict::ZstdDictionary;
 use crate::error::{try_reserve, Error, Result};
@@ -282,10 +282,11 @@ impl FramesPlan<'_> {
     }
 
     /// Whether every claim is backed by its payload (else decoding fails)
-    /// and small enough to reserve before decoding: then `decode_into` may
-    /// write the whole output into one buffer of `len()` bytes.
+    /// and the whole output may be reserved before decoding (see
+    /// `RESULT_RESERVE_MAX`): then `decode_into` may write it into one buffer
+    /// of `len()` bytes.
     pub fn fits_ahead(&self) -> bool {
-        self.exact && self.total <= RESERVE_AHEAD_MAX
+        self.exact && self.total <= RESULT_RESERVE_MAX
     }
 
     /// CRC32C of the whole output: the frames' checksums combined, which is

@@ -96,13 +96,31 @@ pub fn new_bytes_detached<'py>(
     len: usize,
     fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> crate::Result<()> + Send,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let size = ffi::Py_ssize_t::try_from(len)
-        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("output too large"))?;
-    // SAFETY: a null source asks CPython for an uninitialised buffer of `size`.
-    let bytes = unsafe {
-        Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))?
-            .cast_into_unchecked::<PyBytes>()
+    try_new_bytes_detached(py, len, fill)?.ok_or_else(|| {
+        pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {len} bytes"))
+    })
+}
+
+/// Like [`new_bytes_detached`], but `None` when the memory is not there, so
+/// a caller that reserved on the strength of a claim can fall back to
+/// growing its output instead of failing.
+pub fn try_new_bytes_detached<'py>(
+    py: Python<'py>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> crate::Result<()> + Send,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let Ok(size) = ffi::Py_ssize_t::try_from(len) else {
+        return Ok(None);
     };
+    // SAFETY: a null source asks CPython for an uninitialised buffer of `size`.
+    let raw = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), size) };
+    if raw.is_null() {
+        // Only a MemoryError can fail this call; it is dropped here.
+        drop(PyErr::take(py));
+        return Ok(None);
+    }
+    // SAFETY: a new, owned reference to a bytes object.
+    let bytes = unsafe { Bound::from_owned_ptr(py, raw).cast_into_unchecked::<PyBytes>() };
     // SAFETY: PyBytes_AsString on a bytes object returns its data pointer.
     let out = OutPtr(unsafe { ffi::PyBytes_AsString(bytes.as_ptr()) }.cast());
     detached(py, move || {
@@ -111,7 +129,7 @@ pub fn new_bytes_detached<'py>(
         let dst = unsafe { std::slice::from_raw_parts_mut(out.0, len) };
         fill(dst)
     })?;
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 /// Outputs at least this long are copied into their `bytes` with the GIL

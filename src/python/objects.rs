@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::buffers::{
-    bytes_from, detached, dictionary_arg, new_bytes_detached, threads_arg, ByteView,
+    bytes_from, detached, dictionary_arg, threads_arg, try_new_bytes_detached, ByteView,
 };
 use super::scalar::{compress_with, decompress_with, Compressed};
 use crate::codec::{Codec, CodecKind};
@@ -178,7 +178,10 @@ pub fn decode_s4_object<'py>(
         if let object::Get::Framed(plan) = &get {
             if plan.fits_ahead() {
                 // Decode straight into the result: no copy, no second pass.
-                return new_bytes_detached(py, plan.len(), |dst| plan.decode_into(dst, threads));
+                let fill = |dst: &mut [_]| plan.decode_into(dst, threads);
+                if let Some(bytes) = try_new_bytes_detached(py, plan.len(), fill)? {
+                    return Ok(bytes);
+                }
             }
         }
         let out = detached(py, || {

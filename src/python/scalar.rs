@@ -7,8 +7,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
-use super::buffers::{bytes_from, detached, new_bytes_detached, ByteView};
-use crate::codec::{Codec, RESERVE_AHEAD_MAX};
+use super::buffers::{bytes_from, detached, try_new_bytes_detached, ByteView};
+use crate::codec::{Codec, RESULT_RESERVE_MAX};
 
 pub(crate) type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
 
@@ -53,11 +53,12 @@ pub(crate) fn decompress_with<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let src = data.as_slice();
     let cap = codec.output_capacity(src.len(), original_size)?;
-    if cap as u64 == original_size && cap <= RESERVE_AHEAD_MAX {
+    if cap as u64 == original_size && cap <= RESULT_RESERVE_MAX {
         // Decode straight into the result.
-        return new_bytes_detached(py, cap, |dst| {
-            codec.decompress_into(src, original_size, crc32c, dst)
-        });
+        let fill = |dst: &mut [_]| codec.decompress_into(src, original_size, crc32c, dst);
+        if let Some(bytes) = try_new_bytes_detached(py, cap, fill)? {
+            return Ok(bytes);
+        }
     }
     // A claim the payload cannot back, or too large to reserve before any
     // output exists: the output grows as it decodes, then is copied once.
