@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: demo test build bench lint fmt clean
+.PHONY: demo test build bench lint fmt clean fuzz fuzz-cmin
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,29 @@ test: $(VENV)/.dev-deps build $(FLOOR_VENV)/.deps
 
 bench: $(VENV)/.bench-deps build
 	$(PY) benchmarks/run.py
+
+# Fuzzing (nightly toolchain + `cargo install cargo-fuzz`): every target in
+# fuzz/fuzz_targets/ in turn, FUZZ_SECONDS each, one process at a time. New
+# inputs go to fuzz/corpus-work/ (ignored); `make fuzz-cmin` folds them into
+# the committed, minimized fuzz/corpus/. `make test` replays the committed
+# corpora and regressions (tests/fuzz_replay.rs) on stable.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(sort $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs))))
+
+fuzz:
+	cd fuzz && $(CARGO) +nightly fuzz build
+	@status=0; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		mkdir -p fuzz/corpus-work/$$t; \
+		(cd fuzz && $(CARGO) +nightly fuzz run $$t corpus-work/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1) || status=1; \
+	done; exit $$status
+
+fuzz-cmin:
+	@for t in $(FUZZ_TARGETS); do \
+		cp -n fuzz/corpus-work/$$t/* fuzz/corpus/$$t/ 2>/dev/null; \
+		(cd fuzz && $(CARGO) +nightly fuzz cmin $$t corpus/$$t) || exit 1; \
+	done
 
 lint: $(VENV)/.dev-deps
 	$(CARGO) fmt --check
