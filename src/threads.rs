@@ -3,17 +3,16 @@
 //! * All parallel work runs on rayon's global pool, sized once to the
 //!   machine's parallelism (`RAYON_NUM_THREADS` overrides it). No other pool
 //!   is ever created.
-//! * `threads=` bounds how many threads one call works on: the calling thread
-//!   plus up to `threads - 1` pool threads. It is clamped to the pool's size.
-//! * One call fans out at a time. A call that finds the pool busy with
-//!   another call (several Python threads, or an engine such as Polars'
-//!   streaming executor that already runs our kernels from many threads)
-//!   runs on its own calling thread instead of queueing behind or
-//!   oversubscribing the cores.
+//! * `threads=` bounds how many of those pool threads one call's work runs
+//!   on; it is clamped to the pool's size. The calling thread waits.
+//! * Concurrent calls (several Python threads, or an engine such as Polars'
+//!   streaming executor calling our kernels from all its threads) queue their
+//!   work on the same pool, so however many callers there are, at most the
+//!   pool's threads are busy with it.
 //! * zstd's own worker threads (large single-frame compression) come from one
 //!   shared context, used by one call at a time (see `zstd::compress`).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// The most threads a call may use: the size of the shared pool.
@@ -24,26 +23,6 @@ pub fn max_threads() -> usize {
 /// `threads` clamped to `1..=max_threads()`.
 pub fn clamp(threads: usize) -> usize {
     threads.clamp(1, max_threads())
-}
-
-static POOL_BUSY: AtomicBool = AtomicBool::new(false);
-
-/// Holds the right to fan out on the shared pool; released on drop.
-struct FanOut;
-
-impl FanOut {
-    fn acquire() -> Option<Self> {
-        POOL_BUSY
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(FanOut)
-    }
-}
-
-impl Drop for FanOut {
-    fn drop(&mut self) {
-        POOL_BUSY.store(false, Ordering::Release);
-    }
 }
 
 /// Runs `work(i)` for every `i` in `0..items` on up to `threads` threads and
@@ -57,8 +36,7 @@ pub fn map_indexed<T: Send>(
     stop_after: impl Fn(&T) -> bool + Sync,
 ) -> Vec<Option<T>> {
     let workers = clamp(threads).min(items);
-    let fan_out = if workers > 1 { FanOut::acquire() } else { None };
-    if fan_out.is_none() {
+    if workers <= 1 {
         let mut out = Vec::with_capacity(items);
         for i in 0..items {
             let result = work(i);
@@ -86,15 +64,12 @@ pub fn map_indexed<T: Send>(
         }
         *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
     };
-    // The calling thread is one of the workers: it drains the queue too
-    // instead of sleeping while pool threads work.
-    rayon::in_place_scope(|scope| {
+    rayon::scope(|scope| {
         for _ in 1..workers {
             scope.spawn(|_| drain());
         }
         drain();
     });
-    drop(fan_out);
     slots
         .into_iter()
         .map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
