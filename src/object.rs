@@ -213,6 +213,20 @@ impl<'a> PlannedFrame<'a> {
     }
 }
 
+impl<'a> FramesPlan<'a> {
+    /// The plan of `frames`, whose claims the caller checked against a
+    /// limit (so their capacities, never above the claims, sum without overflow).
+    fn from_frames(frames: Vec<PlannedFrame<'a>>) -> Self {
+        FramesPlan {
+            total: frames.iter().map(|f| f.cap).sum(),
+            exact: frames
+                .iter()
+                .all(|f| f.cap as u64 == f.header.original_size),
+            frames,
+        }
+    }
+}
+
 impl FramesPlan<'_> {
     /// Parses every header and checks the total claim against the
     /// metadata's size, if given, and `limit` before anything else is
@@ -248,21 +262,16 @@ impl FramesPlan<'_> {
             });
         }
         check_limit(claimed, limit)?;
-        let mut plan = FramesPlan {
-            frames: Vec::with_capacity(headers.len()),
-            total: 0,
-            exact: true,
-        };
-        for (index, (header, payload, stored_offset, original_offset)) in
-            headers.into_iter().enumerate()
-        {
-            let frame =
-                PlannedFrame::new(index, stored_offset, original_offset, header, payload, dict)?;
-            plan.exact &= frame.cap as u64 == header.original_size;
-            // Cannot overflow: the claims were summed and checked above.
-            plan.total += frame.cap;
-            plan.frames.push(frame);
-        }
+        let frames = headers
+            .into_iter()
+            .enumerate()
+            .map(
+                |(index, (header, payload, stored_offset, original_offset))| {
+                    PlannedFrame::new(index, stored_offset, original_offset, header, payload, dict)
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let plan = FramesPlan::from_frames(frames);
         if let Some(expected) = metadata.and_then(|m| parsed::<u32>(m, KEY_CRC32C)) {
             let got = plan.crc32c();
             if got != expected {
@@ -382,6 +391,17 @@ fn is_true(metadata: &HashMap<String, String>, key: &str) -> bool {
     metadata.get(key).is_some_and(|v| v == "true")
 }
 
+/// The four manifest keys of §8.5 (codec, original size, stored size, CRC),
+/// when all are present and parse.
+fn manifest_of(metadata: &HashMap<String, String>) -> Option<(CodecKind, u64, u64, u32)> {
+    Some((
+        CodecKind::from_name(metadata.get(KEY_CODEC)?)?,
+        parsed(metadata, KEY_ORIGINAL_SIZE)?,
+        parsed(metadata, KEY_COMPRESSED_SIZE)?,
+        parsed(metadata, KEY_CRC32C)?,
+    ))
+}
+
 /// How the GET decision reads a body.
 pub enum Get<'a> {
     /// S4F2 frames, planned.
@@ -410,19 +430,7 @@ impl<'a> Get<'a> {
         if is_framed(body, metadata) {
             return Ok(Get::Framed(FramesPlan::new(body, metadata, dict, limit)?));
         }
-        let Some(metadata) = metadata else {
-            check_limit(body.len() as u64, limit)?;
-            return Ok(Get::Passthrough);
-        };
-        let manifest = (
-            metadata
-                .get(KEY_CODEC)
-                .and_then(|name| CodecKind::from_name(name)),
-            parsed::<u64>(metadata, KEY_ORIGINAL_SIZE),
-            parsed::<u64>(metadata, KEY_COMPRESSED_SIZE),
-            parsed::<u32>(metadata, KEY_CRC32C),
-        );
-        let (Some(kind), Some(original_size), Some(compressed_size), Some(crc32c)) = manifest
+        let Some((kind, original_size, compressed_size, crc32c)) = metadata.and_then(manifest_of)
         else {
             check_limit(body.len() as u64, limit)?;
             return Ok(Get::Passthrough);
@@ -509,14 +517,7 @@ pub fn decode_range(
             k, stored, original, header, payload, dict,
         )?);
     }
-    let plan = FramesPlan {
-        total: frames.iter().map(|f| f.cap).sum(),
-        exact: frames
-            .iter()
-            .all(|f| f.cap as u64 == f.header.original_size),
-        frames,
-    };
-    let mut decoded = plan.decode(threads)?;
+    let mut decoded = FramesPlan::from_frames(frames).decode(threads)?;
     let skip = (start - entries.first().map_or(start, |e| e.original_offset)) as usize;
     let want = (end - start) as usize;
     decoded.truncate(skip + want);

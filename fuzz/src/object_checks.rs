@@ -202,9 +202,7 @@ pub fn object_range(data: &[u8]) {
         );
         let reread = FrameIndex::decode(&index.encode().unwrap()).unwrap();
         assert_eq!(reread, index);
-        let len = input.len() as u64;
-        let (s, e) = (start % (len + 1), end % (len + 1));
-        let (s, e) = (s.min(e), s.max(e));
+        let (s, e) = ordered_range(start, end, input.len());
         check_valid_range(
             &body,
             &index,
@@ -215,7 +213,16 @@ pub fn object_range(data: &[u8]) {
             threads,
             data.len(),
         );
-        let past = object::decode_range(&body, None, &index, s, len + 1, None, LIMIT, threads);
+        let past = object::decode_range(
+            &body,
+            None,
+            &index,
+            s,
+            input.len() as u64 + 1,
+            None,
+            LIMIT,
+            threads,
+        );
         assert!(past.is_err(), "a range past the end must fail");
         return;
     }
@@ -469,9 +476,7 @@ pub fn object_roundtrip(data: &[u8]) {
         .expect("a multi-frame body decodes");
         assert!(out == input, "multi-frame round trip changed the bytes");
     }
-    let len = input.len() as u64;
-    let (s, e) = (start % (len + 1), end % (len + 1));
-    let (s, e) = (s.min(e), s.max(e));
+    let (s, e) = ordered_range(start, end, input.len());
     check_valid_range(
         &body,
         &index,
@@ -482,4 +487,11 @@ pub fn object_roundtrip(data: &[u8]) {
         threads,
         data.len(),
     );
+}
+
+/// A range `[s, e)` within `0..=len` made from two arbitrary fuzz numbers.
+fn ordered_range(start: u64, end: u64, len: usize) -> (u64, u64) {
+    let len = len as u64;
+    let (s, e) = (start % (len + 1), end % (len + 1));
+    (s.min(e), s.max(e))
 }
