@@ -105,7 +105,7 @@ def decompress(
 
 def crc32c(expr: pl.Expr | str) -> pl.Expr:
     """CRC32C of every value as UInt32."""
-    return _plugin("s4_crc32c", expr)
+    return _plugin("s4_crc32c", expr, {"threads": None})
 
 
 def frame_info(expr: pl.Expr | str, *, on_error: OnError = "raise") -> pl.Expr:

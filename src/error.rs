@@ -1,9 +1,9 @@
-//! The one error type of the codec core. Each variant maps to one Python
-//! exception class (FORMAT.md §10); the mapping lives in `python/errors.rs`.
+//! The one error type of the core and the one table of the Python exception
+//! classes it surfaces as (FORMAT.md §10). The pyo3 door builds the classes
+//! from `CLASSES`; the Polars door, which can only pass text, names them from
+//! it too.
 
 use std::fmt;
-
-use crate::codec::CodecKind;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -13,10 +13,13 @@ pub enum Error {
     CrcMismatch { expected: u32, got: u32 },
     /// Decoding produced fewer bytes than the manifest claims.
     SizeMismatch { expected: u64, got: u64 },
-    /// A manifest names another codec than the decoder's.
-    CodecMismatch { expected: CodecKind, got: CodecKind },
+    /// A manifest names another codec than the decoder's (codec names).
+    CodecMismatch {
+        expected: &'static str,
+        got: &'static str,
+    },
     /// A codec that exists on the wire but has no decoder in this build.
-    UnregisteredCodec(CodecKind),
+    UnregisteredCodec(&'static str),
     /// A manifest claims more than `MAX_DECOMPRESSED_BYTES` (or a caller's lower cap).
     ManifestSizeExceedsLimit { requested: u64, limit: u64 },
     /// A manifest's compressed size disagrees with the payload handed over.
@@ -32,6 +35,10 @@ pub enum Error {
     Index(String),
     /// A legitimate output does not fit in memory.
     OutOfMemory { requested: usize },
+    /// A caller's argument is invalid (a name, a level, a count).
+    Argument(String),
+    /// A valid request this library does not serve (e.g. writing GPU codecs).
+    Unsupported(String),
     /// `source`, with where it happened (e.g. which frame of an object).
     At { context: String, source: Box<Error> },
 }
@@ -46,6 +53,30 @@ impl Error {
         Error::At {
             context,
             source: Box::new(self),
+        }
+    }
+
+    pub(crate) fn argument(msg: impl Into<String>) -> Self {
+        Error::Argument(msg.into())
+    }
+
+    /// The Python class this error surfaces as.
+    pub fn class(&self) -> ErrorClass {
+        match self.root() {
+            Error::CrcMismatch { .. } => ErrorClass::CrcMismatch,
+            Error::SizeMismatch { .. } => ErrorClass::SizeMismatch,
+            Error::CodecMismatch { .. } => ErrorClass::CodecMismatch,
+            Error::UnregisteredCodec(_) => ErrorClass::UnregisteredCodec,
+            Error::ManifestSizeExceedsLimit { .. } => ErrorClass::ManifestSizeExceedsLimit,
+            Error::ManifestSizeMismatch { .. } => ErrorClass::ManifestSizeMismatch,
+            Error::Io(_) => ErrorClass::Io,
+            Error::Backend(_) => ErrorClass::Backend,
+            Error::Frame(_) => ErrorClass::Frame,
+            Error::Index(_) => ErrorClass::Index,
+            Error::OutOfMemory { .. } => ErrorClass::Memory,
+            Error::Argument(_) => ErrorClass::Argument,
+            Error::Unsupported(_) => ErrorClass::Unsupported,
+            Error::At { .. } => unreachable!("root() strips context"),
         }
     }
 
@@ -94,9 +125,8 @@ impl fmt::Display for Error {
                 "manifest compressed_size {manifest} does not match payload length {actual}"
             ),
             Error::Io(msg) => write!(f, "io: {msg}"),
-            Error::Backend(msg) => write!(f, "backend: {msg}"),
-            Error::Frame(msg) => write!(f, "frame error: {msg}"),
-            Error::Index(msg) => write!(f, "index error: {msg}"),
+            Error::Backend(msg) | Error::Frame(msg) | Error::Index(msg) => f.write_str(msg),
+            Error::Argument(msg) | Error::Unsupported(msg) => f.write_str(msg),
             Error::At { context, source } => write!(f, "{context}: {source}"),
             Error::OutOfMemory { requested } => {
                 write!(f, "cannot allocate {requested} more bytes for the output")
@@ -106,3 +136,115 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The Python exception classes, in the order of `CLASSES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    S4Error,
+    CrcMismatch,
+    SizeMismatch,
+    CodecMismatch,
+    UnregisteredCodec,
+    ManifestSizeExceedsLimit,
+    ManifestSizeMismatch,
+    Frame,
+    Index,
+    Backend,
+    Io,
+    Memory,
+    Argument,
+    Unsupported,
+}
+
+/// One Python exception class: its name, the class it derives from (a
+/// builtin or an earlier row) and its docstring. Rows whose `parent` is
+/// `None` are builtins used as they are.
+pub struct ClassSpec {
+    pub name: &'static str,
+    pub parent: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn class(name: &'static str, parent: &'static str, doc: &'static str) -> ClassSpec {
+    ClassSpec {
+        name,
+        parent: Some(parent),
+        doc,
+    }
+}
+
+const fn builtin(name: &'static str) -> ClassSpec {
+    ClassSpec {
+        name,
+        parent: None,
+        doc: "",
+    }
+}
+
+/// Indexed by `ErrorClass`; parents come before their children.
+pub const CLASSES: [ClassSpec; 14] = [
+    class("S4Error", "ValueError", "Base class of S4 format errors."),
+    class(
+        "S4CrcMismatchError",
+        "S4Error",
+        "Decoded bytes fail the CRC32C check.",
+    ),
+    class(
+        "S4SizeMismatchError",
+        "S4Error",
+        "Decoded output is shorter than the manifest claims.",
+    ),
+    class(
+        "S4CodecMismatchError",
+        "S4Error",
+        "A manifest names another codec than the decoder's.",
+    ),
+    class(
+        "S4UnregisteredCodecError",
+        "S4Error",
+        "The codec has no decoder in this build.",
+    ),
+    class(
+        "S4ManifestSizeExceedsLimitError",
+        "S4Error",
+        "A manifest claims more than the size limit.",
+    ),
+    class(
+        "S4ManifestSizeMismatchError",
+        "S4Error",
+        "A manifest's compressed size disagrees with the payload.",
+    ),
+    class(
+        "S4FrameError",
+        "S4Error",
+        "An S4F2/S4P1 frame cannot be parsed.",
+    ),
+    class(
+        "S4IndexError",
+        "S4Error",
+        "A .s4index sidecar cannot be parsed or disagrees with its object.",
+    ),
+    class(
+        "S4BackendError",
+        "RuntimeError",
+        "The codec engine failed or refused an operation.",
+    ),
+    class(
+        "S4IoError",
+        "OSError",
+        "The payload is not a valid stream for its codec.",
+    ),
+    builtin("MemoryError"),
+    builtin("ValueError"),
+    builtin("NotImplementedError"),
+];
+
+impl ErrorClass {
+    pub fn spec(self) -> &'static ClassSpec {
+        &CLASSES[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+}

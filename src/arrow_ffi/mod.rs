@@ -17,12 +17,13 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::{PyArray, PyChunkedArray};
 
-use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError};
-use crate::codec::{Codec, CodecKind, MAX_DECOMPRESSED_BYTES};
-use crate::dict;
+use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError};
+use crate::codec::dict;
+use crate::codec::{CodecKind, MAX_DECOMPRESSED_BYTES};
 use crate::python::buffers::{detached, detached_with};
-use crate::python::buffers::{dictionary_arg, threads_arg, ByteView};
+use crate::python::buffers::{dictionary_arg, ByteView};
 use crate::python::errors::to_py_err_at;
+use crate::spec::{self, Levels};
 
 /// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
 enum Cells<'a> {
@@ -289,10 +290,6 @@ fn frame_info_fields() -> Vec<Field> {
     ]
 }
 
-fn parsed<T>(result: Result<T, String>) -> PyResult<T> {
-    result.map_err(PyValueError::new_err)
-}
-
 type KernelResult = Result<ArrayRef, KernelError>;
 
 /// Compresses every value; see `s4_codec.arrow.compress`.
@@ -307,18 +304,9 @@ pub fn arrow_compress<'py>(
     threads: Option<usize>,
     dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let codec = match parsed(batch::codec_by_name(codec, level))? {
-        Codec::Zstd { level } => match dictionary_arg(dictionary)? {
-            Some(dict) => Codec::zstd_dict(dict, level),
-            None => Codec::Zstd { level },
-        },
-        _ if dictionary.is_some() => {
-            return Err(PyValueError::new_err("dictionary= needs codec='zstd'"))
-        }
-        other => other,
-    };
-    let format = parsed(format.parse())?;
-    let threads = threads_arg(threads)?;
+    let codec = spec::encoder(codec, level, dictionary_arg(dictionary)?, Levels::Refuse)?;
+    let format: CellFormat = format.parse()?;
+    let threads = spec::threads(threads)?;
     let output_type = |input: &DataType| bytes_type(input, false);
     map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;
@@ -347,20 +335,17 @@ pub fn arrow_decompress<'py>(
     threads: Option<usize>,
     dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let format = parsed(format.parse())?;
+    let format: CellFormat = format.parse()?;
     let dict = dictionary_arg(dictionary)?;
-    let codec = match (parsed(batch::decode_codec(format, codec))?, &dict) {
-        (Codec::Zstd { level }, Some(dict)) => Codec::zstd_dict(dict.clone(), level),
-        (codec, _) => codec,
-    };
+    let codec = spec::decoder(format, codec, dict.clone())?;
     let spec = Decode {
         format,
         codec,
         max_output_size: max_output_size.unwrap_or(MAX_DECOMPRESSED_BYTES),
-        on_error: parsed(on_error.parse())?,
+        on_error: on_error.parse()?,
         dict,
     };
-    let threads = threads_arg(threads)?;
+    let threads = spec::threads(threads)?;
     let output_type = |input: &DataType| bytes_type(input, as_string);
     map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;
@@ -383,7 +368,7 @@ pub fn arrow_crc32c<'py>(
     values: AnyArray,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let threads = threads_arg(threads)?;
+    let threads = spec::threads(threads)?;
     map_arrays(
         py,
         values,
@@ -405,7 +390,7 @@ pub fn arrow_frame_info<'py>(
     values: AnyArray,
     on_error: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let on_error = parsed(on_error.parse())?;
+    let on_error: OnError = on_error.parse()?;
     let output_type = |_: &DataType| DataType::Struct(frame_info_fields().into());
     map_arrays(py, values, output_type, |array| -> KernelResult {
         let cells = Cells::new(array)?;

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError};
 use std::sync::Arc;
 
-use crate::codec::{Codec, MAX_DECOMPRESSED_BYTES};
-use crate::dict::ZstdDictionary;
-use crate::python::errors::class_name;
+use crate::codec::dict::ZstdDictionary;
+use crate::codec::MAX_DECOMPRESSED_BYTES;
+use crate::spec::{self, Levels};
 
 struct ViewCells<'a>(&'a BinaryViewArray);
 
@@ -38,7 +38,7 @@ fn compute_err(msg: impl Into<String>) -> PolarsError {
 fn row_err(err: RowError, first_row: usize) -> PolarsError {
     compute_err(format!(
         "{}: row {}: {}",
-        class_name(&err.error),
+        err.error.class().name(),
         first_row + err.row,
         err.error
     ))
@@ -150,8 +150,9 @@ fn map_chunks(
     ))
 }
 
-fn parsed<T>(result: Result<T, String>) -> PolarsResult<T> {
-    result.map_err(|msg| compute_err(format!("ValueError: {msg}")))
+/// `S4IndexError: ...`: Polars errors carry text, so the class leads it.
+fn parsed<T>(result: crate::Result<T>) -> PolarsResult<T> {
+    result.map_err(|e| compute_err(format!("{}: {e}", e.class().name())))
 }
 
 /// A dictionary travels as hex: plugin kwargs are pickled, and hex keeps the
@@ -166,9 +167,7 @@ fn dictionary(hex: Option<&str>) -> PolarsResult<Option<Arc<ZstdDictionary>>> {
         })
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(|| compute_err("ValueError: dictionary is not valid hex"))?;
-    ZstdDictionary::new(bytes)
-        .map(|d| Some(Arc::new(d)))
-        .map_err(|e| compute_err(format!("{}: {e}", class_name(&e))))
+    parsed(ZstdDictionary::new(bytes)).map(|d| Some(Arc::new(d)))
 }
 
 #[derive(Deserialize)]
@@ -177,20 +176,20 @@ struct CompressKwargs {
     level: Option<i32>,
     format: String,
     dictionary: Option<String>,
+    threads: Option<usize>,
 }
 
 #[polars_expr(output_type_func = binary_field)]
 fn s4_compress(inputs: &[Series], kwargs: CompressKwargs) -> PolarsResult<Series> {
-    let codec = match (
-        parsed(batch::codec_by_name(&kwargs.codec, kwargs.level))?,
-        dictionary(kwargs.dictionary.as_deref())?,
-    ) {
-        (Codec::Zstd { level }, Some(dict)) => Codec::zstd_dict(dict, level),
-        (_, Some(_)) => return Err(compute_err("ValueError: dictionary= needs codec='zstd'")),
-        (codec, None) => codec,
-    };
+    let dict = dictionary(kwargs.dictionary.as_deref())?;
+    let codec = parsed(spec::encoder(
+        &kwargs.codec,
+        kwargs.level,
+        dict,
+        Levels::Refuse,
+    ))?;
     let format = parsed(kwargs.format.parse())?;
-    let threads = crate::threads::max_threads();
+    let threads = parsed(spec::threads(kwargs.threads))?;
     let out = map_chunks(&inputs[0], |cells| {
         batch::compress(cells, &codec, format, threads)
     })?;
@@ -204,19 +203,14 @@ struct DecompressKwargs {
     max_output_size: Option<u64>,
     on_error: String,
     dictionary: Option<String>,
+    threads: Option<usize>,
 }
 
 impl DecompressKwargs {
     fn spec(&self) -> PolarsResult<Decode> {
         let format = parsed(self.format.parse())?;
         let dict = dictionary(self.dictionary.as_deref())?;
-        let codec = match (
-            parsed(batch::decode_codec(format, self.codec.as_deref()))?,
-            &dict,
-        ) {
-            (Codec::Zstd { level }, Some(dict)) => Codec::zstd_dict(dict.clone(), level),
-            (codec, _) => codec,
-        };
+        let codec = parsed(spec::decoder(format, self.codec.as_deref(), dict.clone()))?;
         Ok(Decode {
             format,
             codec,
@@ -227,20 +221,24 @@ impl DecompressKwargs {
     }
 }
 
-fn decompress_binary(series: &Series, spec: &Decode) -> PolarsResult<BinaryChunked> {
-    let threads = crate::threads::max_threads();
-    map_chunks(series, |cells| batch::decompress(cells, spec, threads))
+fn decompress_binary(
+    series: &Series,
+    kwargs: &DecompressKwargs,
+) -> PolarsResult<(BinaryChunked, Decode)> {
+    let spec = kwargs.spec()?;
+    let threads = parsed(spec::threads(kwargs.threads))?;
+    let out = map_chunks(series, |cells| batch::decompress(cells, &spec, threads))?;
+    Ok((out, spec))
 }
 
 #[polars_expr(output_type_func = binary_field)]
 fn s4_decompress(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResult<Series> {
-    Ok(decompress_binary(&inputs[0], &kwargs.spec()?)?.into_series())
+    Ok(decompress_binary(&inputs[0], &kwargs)?.0.into_series())
 }
 
 #[polars_expr(output_type_func = string_field)]
 fn s4_decompress_str(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResult<Series> {
-    let spec = kwargs.spec()?;
-    let binary = decompress_binary(&inputs[0], &spec)?;
+    let (binary, spec) = decompress_binary(&inputs[0], &kwargs)?;
     // Validate per row so that `on_error="null"` can null just the bad rows.
     let strings: StringChunked = binary
         .iter()
@@ -257,10 +255,15 @@ fn s4_decompress_str(inputs: &[Series], kwargs: DecompressKwargs) -> PolarsResul
     Ok(strings.with_name(inputs[0].name().clone()).into_series())
 }
 
+#[derive(Deserialize)]
+struct Crc32cKwargs {
+    threads: Option<usize>,
+}
+
 #[polars_expr(output_type_func = crc32c_field)]
-fn s4_crc32c(inputs: &[Series]) -> PolarsResult<Series> {
+fn s4_crc32c(inputs: &[Series], kwargs: Crc32cKwargs) -> PolarsResult<Series> {
     let input = bytes_of(&inputs[0])?;
-    let threads = crate::threads::max_threads();
+    let threads = parsed(spec::threads(kwargs.threads))?;
     let crcs: Vec<Option<u32>> = input
         .downcast_iter()
         .flat_map(|array| batch::crc32c(&ViewCells(array), threads))

@@ -8,7 +8,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::errors::S4BackendError;
+use super::errors::new_err;
+use crate::error::ErrorClass;
 
 /// Borrowed view of a bytes-like object: `bytes` directly, anything else
 /// through the buffer protocol (bytearray, memoryview, numpy, mmap, ...).
@@ -78,7 +79,10 @@ pub fn detached_with<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(S4BackendError::new_err(format!("internal error: {what}")))
+            Err(new_err(
+                ErrorClass::Backend,
+                format!("internal error: {what}"),
+            ))
         }
     }
 }
@@ -150,26 +154,14 @@ pub fn bytes_from<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBy
     })
 }
 
-/// A `threads=` argument: at least 1, clamped to the shared pool's size
-/// (the thread policy of `crate::threads`); all of it when `None`.
-pub fn threads_arg(threads: Option<usize>) -> PyResult<usize> {
-    match threads {
-        Some(0) => Err(pyo3::exceptions::PyValueError::new_err(
-            "threads must be at least 1",
-        )),
-        Some(n) => Ok(crate::threads::clamp(n)),
-        None => Ok(crate::threads::max_threads()),
-    }
-}
-
 /// A `dictionary=` argument, loaded (and checked) once for the call.
 pub fn dictionary_arg(
     data: Option<ByteView<'_>>,
-) -> PyResult<Option<std::sync::Arc<crate::dict::ZstdDictionary>>> {
+) -> PyResult<Option<std::sync::Arc<crate::codec::dict::ZstdDictionary>>> {
     data.map(|d| {
-        Ok(std::sync::Arc::new(crate::dict::ZstdDictionary::new(
-            d.as_slice().to_vec(),
-        )?))
+        Ok(std::sync::Arc::new(
+            crate::codec::dict::ZstdDictionary::new(d.as_slice().to_vec())?,
+        ))
     })
     .transpose()
 }

@@ -1,95 +1,46 @@
-//! The one place where core errors become Python exceptions (FORMAT.md §10).
+//! Builds the Python exception classes from the core's one table
+//! (`error::CLASSES`) and turns core errors into them.
 
-use pyo3::create_exception;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use std::ffi::CString;
+
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorClass, CLASSES};
 
-create_exception!(
-    s4_codec,
-    S4Error,
-    PyValueError,
-    "Base class of S4 format errors."
-);
-create_exception!(
-    s4_codec,
-    S4CrcMismatchError,
-    S4Error,
-    "Decoded bytes fail the CRC32C check."
-);
-create_exception!(
-    s4_codec,
-    S4SizeMismatchError,
-    S4Error,
-    "Decoded output is shorter than the manifest claims."
-);
-create_exception!(
-    s4_codec,
-    S4CodecMismatchError,
-    S4Error,
-    "A manifest names another codec than the decoder's."
-);
-create_exception!(
-    s4_codec,
-    S4UnregisteredCodecError,
-    S4Error,
-    "The codec has no decoder in this build."
-);
-create_exception!(
-    s4_codec,
-    S4ManifestSizeExceedsLimitError,
-    S4Error,
-    "A manifest claims more than the size limit."
-);
-create_exception!(
-    s4_codec,
-    S4ManifestSizeMismatchError,
-    S4Error,
-    "A manifest's compressed size disagrees with the payload."
-);
-create_exception!(
-    s4_codec,
-    S4FrameError,
-    S4Error,
-    "An S4F2/S4P1 frame cannot be parsed."
-);
-create_exception!(
-    s4_codec,
-    S4IndexError,
-    S4Error,
-    "A .s4index sidecar cannot be parsed or written."
-);
-create_exception!(
-    s4_codec,
-    S4BackendError,
-    PyRuntimeError,
-    "The codec engine failed or refused an operation."
-);
-create_exception!(
-    s4_codec,
-    S4IoError,
-    PyOSError,
-    "The payload is not a valid stream for its codec."
-);
+/// The class objects, indexed like `CLASSES`.
+static TYPES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
-/// The name of the Python class an error maps to (for doors that can only
-/// pass text, such as the Polars plugin).
-pub fn class_name(err: &Error) -> &'static str {
-    match err {
-        Error::CrcMismatch { .. } => "S4CrcMismatchError",
-        Error::SizeMismatch { .. } => "S4SizeMismatchError",
-        Error::CodecMismatch { .. } => "S4CodecMismatchError",
-        Error::UnregisteredCodec(_) => "S4UnregisteredCodecError",
-        Error::ManifestSizeExceedsLimit { .. } => "S4ManifestSizeExceedsLimitError",
-        Error::ManifestSizeMismatch { .. } => "S4ManifestSizeMismatchError",
-        Error::Io(_) => "S4IoError",
-        Error::Backend(_) => "S4BackendError",
-        Error::Frame(_) => "S4FrameError",
-        Error::Index(_) => "S4IndexError",
-        Error::OutOfMemory { .. } => "MemoryError",
-        Error::At { source, .. } => class_name(source),
-    }
+fn types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
+    TYPES.get_or_try_init(py, || {
+        let builtins = py.import("builtins")?;
+        let mut types: Vec<Py<PyType>> = Vec::with_capacity(CLASSES.len());
+        for spec in &CLASSES {
+            let class = match spec.parent {
+                None => builtins.getattr(spec.name)?.cast_into::<PyType>()?.unbind(),
+                Some(parent) => {
+                    let base = match CLASSES[..types.len()].iter().position(|c| c.name == parent) {
+                        Some(i) => types[i].bind(py).clone(),
+                        None => builtins.getattr(parent)?.cast_into::<PyType>()?,
+                    };
+                    let name = CString::new(format!("s4_codec.{}", spec.name))?;
+                    let doc = CString::new(spec.doc)?;
+                    PyErr::new_type(py, &name, Some(&doc), Some(&base), None)?
+                }
+            };
+            types.push(class);
+        }
+        Ok(types)
+    })
+}
+
+/// An exception of `class` carrying `msg`.
+pub fn new_err(class: ErrorClass, msg: String) -> PyErr {
+    Python::attach(|py| match types(py) {
+        Ok(types) => PyErr::from_type(types[class as usize].bind(py).clone(), msg),
+        Err(err) => err,
+    })
 }
 
 /// Converts a core error into its Python exception; `context` (e.g.
@@ -99,25 +50,7 @@ pub fn to_py_err_at(err: Error, context: Option<&str>) -> PyErr {
         Some(context) => format!("{context}: {err}"),
         None => err.to_string(),
     };
-    new_err(&err, msg)
-}
-
-/// The exception of `err`'s class carrying `msg`.
-fn new_err(err: &Error, msg: String) -> PyErr {
-    match err {
-        Error::CrcMismatch { .. } => S4CrcMismatchError::new_err(msg),
-        Error::SizeMismatch { .. } => S4SizeMismatchError::new_err(msg),
-        Error::CodecMismatch { .. } => S4CodecMismatchError::new_err(msg),
-        Error::UnregisteredCodec(_) => S4UnregisteredCodecError::new_err(msg),
-        Error::ManifestSizeExceedsLimit { .. } => S4ManifestSizeExceedsLimitError::new_err(msg),
-        Error::ManifestSizeMismatch { .. } => S4ManifestSizeMismatchError::new_err(msg),
-        Error::Io(_) => S4IoError::new_err(msg),
-        Error::Backend(_) => S4BackendError::new_err(msg),
-        Error::Frame(_) => S4FrameError::new_err(msg),
-        Error::Index(_) => S4IndexError::new_err(msg),
-        Error::OutOfMemory { .. } => pyo3::exceptions::PyMemoryError::new_err(msg),
-        Error::At { source, .. } => new_err(source, msg),
-    }
+    new_err(err.class(), msg)
 }
 
 impl From<Error> for PyErr {
@@ -126,30 +59,12 @@ impl From<Error> for PyErr {
     }
 }
 
+/// Adds every class the table defines (builtins excluded) to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("S4Error", py.get_type::<S4Error>())?;
-    m.add("S4CrcMismatchError", py.get_type::<S4CrcMismatchError>())?;
-    m.add("S4SizeMismatchError", py.get_type::<S4SizeMismatchError>())?;
-    m.add(
-        "S4CodecMismatchError",
-        py.get_type::<S4CodecMismatchError>(),
-    )?;
-    m.add(
-        "S4UnregisteredCodecError",
-        py.get_type::<S4UnregisteredCodecError>(),
-    )?;
-    m.add(
-        "S4ManifestSizeExceedsLimitError",
-        py.get_type::<S4ManifestSizeExceedsLimitError>(),
-    )?;
-    m.add(
-        "S4ManifestSizeMismatchError",
-        py.get_type::<S4ManifestSizeMismatchError>(),
-    )?;
-    m.add("S4FrameError", py.get_type::<S4FrameError>())?;
-    m.add("S4IndexError", py.get_type::<S4IndexError>())?;
-    m.add("S4BackendError", py.get_type::<S4BackendError>())?;
-    m.add("S4IoError", py.get_type::<S4IoError>())?;
+    for (spec, class) in CLASSES.iter().zip(types(m.py())?) {
+        if spec.parent.is_some() {
+            m.add(spec.name, class.bind(m.py()))?;
+        }
+    }
     Ok(())
 }

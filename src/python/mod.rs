@@ -3,13 +3,13 @@
 pub(crate) mod buffers;
 pub(crate) mod errors;
 mod objects;
+mod options;
 mod scalar;
 
 use pyo3::prelude::*;
 
-#[pymodule]
-#[pyo3(name = "_internal")]
-fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+/// Adds the scalar classes, object functions and exception classes.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<scalar::CpuZstd>()?;
@@ -18,6 +18,6 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::decompress_raw, m)?)?;
     objects::register(m)?;
-    crate::arrow_ffi::register(m)?;
+    options::register(m)?;
     Ok(())
 }

@@ -3,19 +3,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyNotImplementedError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::buffers::{
-    bytes_from, detached, dictionary_arg, threads_arg, try_new_bytes_detached, ByteView,
-};
+use super::buffers::{bytes_from, detached, dictionary_arg, try_new_bytes_detached, ByteView};
 use super::scalar::{compress_with, decompress_with, Compressed};
-use crate::codec::{Codec, CodecKind};
-use crate::dict::ZstdDictionary;
-use crate::frame::{self, FrameHeader};
-use crate::index::{FrameIndex, IndexEntry, SseBinding};
-use crate::object;
+use crate::codec::dict::ZstdDictionary;
+use crate::codec::Codec;
+use crate::s4::frame::{self, FrameHeader};
+use crate::s4::index::{FrameIndex, IndexEntry, SseBinding};
+use crate::s4::object;
 
 fn header_dict<'py>(py: Python<'py>, header: &FrameHeader) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
@@ -108,27 +106,8 @@ pub fn encode_s4_object<'py>(
     dictionary: Option<ByteView<'py>>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let codec = match (CodecKind::from_name(codec), dictionary) {
-        (Some(CodecKind::CpuZstd), _) => Codec::zstd(level),
-        (Some(CodecKind::Passthrough), _) => Codec::Passthrough,
-        (Some(CodecKind::CpuGzip), _) => Codec::gzip(level.clamp(0, 9) as u32),
-        (Some(CodecKind::CpuZstdDict), Some(dict)) => {
-            Codec::zstd_dict(dictionary_arg(Some(dict))?.expect("given"), level)
-        }
-        (Some(CodecKind::CpuZstdDict), None) => {
-            return Err(PyValueError::new_err(
-                "codec 'cpu-zstd-dict' needs dictionary=",
-            ))
-        }
-        _ => {
-            return Err(PyNotImplementedError::new_err(format!(
-                "encode_s4_object supports 'cpu-zstd', 'cpu-gzip', 'cpu-zstd-dict' and \
-                 'passthrough'; {codec:?} objects must be written through the S4 gateway, \
-                 which owns the GPU codec paths"
-            )))
-        }
-    };
-    let threads = threads_arg(threads)?;
+    let codec = crate::spec::object_encoder(codec, level, dictionary_arg(dictionary)?)?;
+    let threads = crate::spec::threads(threads)?;
     let src = data.as_slice();
     let encoded = detached(py, || object::encode(src, &codec, threads))?;
     let out = PyDict::new(py);
@@ -166,7 +145,7 @@ pub fn decode_s4_object<'py>(
     source_etag: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let dict = dictionary_arg(dictionary)?;
-    let threads = threads_arg(threads)?;
+    let threads = crate::spec::threads(threads)?;
     let body = body.as_slice();
     let Some(sidecar) = sidecar else {
         if start.is_some() || end.is_some() || body_offset.is_some() {
@@ -408,7 +387,7 @@ impl CpuZstdDict {
 
     fn __hash__(&self) -> u64 {
         let (dict, level) = self.parts();
-        u64::from(crate::crc::crc32c(dict.bytes())) << 8 ^ level as u64
+        u64::from(crate::codec::crc::crc32c(dict.bytes())) << 8 ^ level as u64
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (Bound<'py, PyBytes>, i32)) {
@@ -430,7 +409,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_MAGIC", PyBytes::new(m.py(), &frame::FRAME_MAGIC))?;
     m.add("PADDING_MAGIC", PyBytes::new(m.py(), &frame::PADDING_MAGIC))?;
     m.add("FRAME_HEADER_BYTES", frame::FRAME_HEADER_BYTES)?;
-    m.add("SIDECAR_SUFFIX", crate::index::SIDECAR_SUFFIX)?;
+    m.add("SIDECAR_SUFFIX", crate::s4::index::SIDECAR_SUFFIX)?;
     m.add_class::<CpuZstdDict>()?;
     m.add_class::<FrameIter>()?;
     m.add_function(wrap_pyfunction!(read_frame, m)?)?;

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
@@ -33,7 +32,7 @@ pub(crate) fn compress_with<'py>(
             SCRATCH.with_borrow_mut(|buf| {
                 buf.clear();
                 codec.compress_append(src, buf)?;
-                Ok(crate::crc::crc32c(src))
+                Ok(crate::codec::crc::crc32c(src))
             })
         })?;
         let payload = SCRATCH.with_borrow(|buf| PyBytes::new(py, buf));
@@ -176,7 +175,7 @@ impl CpuGzip {
 #[pyfunction]
 pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
     let src = data.as_slice();
-    detached(py, || Ok(crate::crc::crc32c(src)))
+    detached(py, || Ok(crate::codec::crc::crc32c(src)))
 }
 
 /// Decodes a bare zstd frame or gzip member whose size nobody states
@@ -189,7 +188,7 @@ pub fn decompress_raw<'py>(
     codec: &str,
     max_output_size: u64,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let codec = crate::batch::codec_by_name(codec, None).map_err(PyValueError::new_err)?;
+    let codec = crate::spec::decoder(crate::spec::CellFormat::Raw, Some(codec), None)?;
     let src = data.as_slice();
     let out = detached(py, || {
         let mut out = Vec::new();
@@ -202,5 +201,5 @@ pub fn decompress_raw<'py>(
 /// Whether a CUDA device is reachable (always False without `nvcomp-gpu`).
 #[pyfunction]
 pub fn gpu_available(py: Python<'_>) -> bool {
-    py.detach(crate::gpu::available)
+    py.detach(crate::codec::gpu::available)
 }

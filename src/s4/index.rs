@@ -2,7 +2,7 @@
 //! frames in a stored body, for range reads.
 
 use crate::error::{Error, Result};
-use crate::frame::{self, FrameHeader};
+use crate::s4::frame::{self, FrameHeader};
 
 pub const INDEX_MAGIC: [u8; 4] = *b"S4IX";
 pub const SIDECAR_SUFFIX: &str = ".s4index";

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::codec::crc::crc32c;
+use crate::codec::dict::ZstdDictionary;
 use crate::codec::{Codec, CodecKind};
-use crate::crc::crc32c;
-use crate::dict::ZstdDictionary;
 use crate::error::{Error, Result};
 
 pub const FRAME_MAGIC: [u8; 4] = *b"S4F2";
@@ -150,12 +150,13 @@ impl<'a> Iterator for Frames<'a> {
 pub fn decoder_for(kind: CodecKind, dict: Option<&Arc<ZstdDictionary>>) -> Result<Codec> {
     match (kind, dict) {
         (CodecKind::Passthrough, _) => Ok(Codec::Passthrough),
-        (CodecKind::CpuZstd, _) => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
-        (CodecKind::CpuGzip, _) => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
-        (CodecKind::CpuZstdDict, Some(dict)) => {
-            Ok(Codec::zstd_dict(dict.clone(), crate::zstd::DEFAULT_LEVEL))
-        }
-        (other, _) => Err(Error::UnregisteredCodec(other)),
+        (CodecKind::CpuZstd, _) => Ok(Codec::zstd(crate::codec::zstd::DEFAULT_LEVEL)),
+        (CodecKind::CpuGzip, _) => Ok(Codec::gzip(crate::codec::gzip::DEFAULT_LEVEL)),
+        (CodecKind::CpuZstdDict, Some(dict)) => Ok(Codec::zstd_dict(
+            dict.clone(),
+            crate::codec::zstd::DEFAULT_LEVEL,
+        )),
+        (other, _) => Err(Error::UnregisteredCodec(other.name())),
     }
 }
 

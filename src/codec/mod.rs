@@ -5,10 +5,16 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use crate::crc::crc32c;
-use crate::dict::ZstdDictionary;
 use crate::error::{try_reserve, Error, Result};
-use crate::{gzip, zstd};
+
+pub mod crc;
+pub mod dict;
+pub mod gpu;
+pub mod gzip;
+pub mod zstd;
+
+use crc::crc32c;
+use dict::ZstdDictionary;
 
 /// The AWS single-PUT ceiling; no manifest may claim more.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 5 << 30;
@@ -678,7 +684,7 @@ mod tests {
         // Rebuild the member with FNAME + FHCRC set.
         let mut header = vec![0x1f, 0x8b, 8, 0x08 | 0x02, 0, 0, 0, 0, 0, 3];
         header.extend_from_slice(b"file.txt\0");
-        let hcrc = crate::gzip::tests_support::crc32_ieee(&header) as u16;
+        let hcrc = crate::codec::gzip::tests_support::crc32_ieee(&header) as u16;
         header.extend_from_slice(&hcrc.to_le_bytes());
         let mut member = header.clone();
         member.extend_from_slice(&plain[10..]);

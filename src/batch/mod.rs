@@ -7,11 +7,13 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX};
-use crate::dict::ZstdDictionary;
+use crate::codec::dict::ZstdDictionary;
+use crate::codec::{check_limit, Codec, RESERVE_AHEAD_MAX};
 use crate::error::{try_reserve, Error};
-use crate::frame::{self, BodyInfo};
+use crate::s4::frame::{self, BodyInfo};
 use crate::threads;
+
+pub use crate::spec::{CellFormat, OnError};
 
 /// A column of optional byte strings (`None` = null).
 pub trait ByteColumn: Sync {
@@ -19,79 +21,6 @@ pub trait ByteColumn: Sync {
     fn value(&self, row: usize) -> Option<&[u8]>;
     fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// How a compressed cell is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CellFormat {
-    /// A complete S4 object body: S4F2 frame(s), self-describing, checksummed.
-    S4,
-    /// The bare codec payload (a zstd frame or a gzip member).
-    Raw,
-}
-
-impl std::str::FromStr for CellFormat {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "s4" => Ok(CellFormat::S4),
-            "raw" => Ok(CellFormat::Raw),
-            other => Err(format!("format must be 's4' or 'raw', got {other:?}")),
-        }
-    }
-}
-
-/// What a corrupt cell does to the whole call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    Raise,
-    Null,
-}
-
-impl std::str::FromStr for OnError {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "raise" => Ok(OnError::Raise),
-            "null" => Ok(OnError::Null),
-            other => Err(format!("on_error must be 'raise' or 'null', got {other:?}")),
-        }
-    }
-}
-
-/// The codec a column door names: `zstd`, `gzip` (or their FORMAT.md names
-/// `cpu-zstd`, `cpu-gzip`) or `passthrough`, at `level` (or the default).
-pub fn codec_by_name(name: &str, level: Option<i32>) -> Result<Codec, String> {
-    let kind = match name {
-        "zstd" => CodecKind::CpuZstd,
-        "gzip" => CodecKind::CpuGzip,
-        other => CodecKind::from_name(other).ok_or_else(|| {
-            format!("codec must be 'zstd', 'gzip' or 'passthrough', got {other:?}")
-        })?,
-    };
-    match (kind, level) {
-        (CodecKind::CpuZstd, level) => Ok(Codec::zstd(level.unwrap_or(crate::zstd::DEFAULT_LEVEL))),
-        (CodecKind::CpuGzip, None) => Ok(Codec::gzip(crate::gzip::DEFAULT_LEVEL)),
-        (CodecKind::CpuGzip, Some(level)) => u32::try_from(level)
-            .map(Codec::gzip)
-            .map_err(|_| format!("gzip level must be in 0..=9, got {level}")),
-        (CodecKind::Passthrough, _) => Ok(Codec::Passthrough),
-        (other, _) => Err(format!("codec {other} cannot be used on the CPU")),
-    }
-}
-
-/// The codec of `format`: raw cells need one named, S4 cells name their own.
-pub fn decode_codec(format: CellFormat, name: Option<&str>) -> Result<Codec, String> {
-    match (format, name) {
-        (_, Some(name)) => codec_by_name(name, None),
-        (CellFormat::S4, None) => Ok(Codec::zstd(crate::zstd::DEFAULT_LEVEL)),
-        (CellFormat::Raw, None) => Err(
-            "format='raw' needs codec= ('zstd' or 'gzip'): raw cells do not name their codec"
-                .into(),
-        ),
     }
 }
 
@@ -409,7 +338,7 @@ pub fn decompress(
 pub fn crc32c(col: &dyn ByteColumn, threads: usize) -> Vec<Option<u32>> {
     let crcs = for_ranges(col, threads, |rows| {
         Ok::<_, ()>(
-            rows.map(|row| col.value(row).map(crate::crc::crc32c))
+            rows.map(|row| col.value(row).map(crate::codec::crc::crc32c))
                 .collect::<Vec<_>>(),
         )
     });

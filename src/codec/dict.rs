@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use zstd_safe::{CDict, DDict};
 
+use crate::codec::zstd::{self, UninitBuf};
 use crate::error::{Error, Result};
-use crate::zstd::{self, UninitBuf};
 
 const STRUCTURED_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
 

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+use crate::codec::crc::crc32c;
+use crate::codec::dict::ZstdDictionary;
 use crate::codec::{check_limit, Codec, CodecKind, RESERVE_AHEAD_MAX, RESULT_RESERVE_MAX};
-use crate::crc::crc32c;
-use crate::dict::ZstdDictionary;
 use crate::error::{try_reserve, Error, Result};
-use crate::frame::{self, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, PADDING_MAGIC};
-use crate::index::{FrameIndex, IndexEntry};
+use crate::s4::frame::{self, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, PADDING_MAGIC};
+use crate::s4::index::{FrameIndex, IndexEntry};
 use crate::threads;
 
 pub const KEY_CODEC: &str = "s4-codec";
@@ -86,9 +86,11 @@ pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObjec
 
 /// One S4F2 frame whose zstd payload is byte-identical to the gateway's.
 fn gateway_frame(piece: &[u8], level: i32) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + crate::zstd::compress_bound(piece.len()));
+    let mut out =
+        Vec::with_capacity(FRAME_HEADER_BYTES + crate::codec::zstd::compress_bound(piece.len()));
     out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
-    let written = crate::zstd::compress_like_gateway(piece, level, out.spare_capacity_mut())?;
+    let written =
+        crate::codec::zstd::compress_like_gateway(piece, level, out.spare_capacity_mut())?;
     // SAFETY: the encoder initialised `written` bytes after the header.
     unsafe { out.set_len(FRAME_HEADER_BYTES + written) };
     let header = FrameHeader {
