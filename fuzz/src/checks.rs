@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use s4_codec::batch::{self, ByteColumn, CellFormat, Decode, OnError};
+use s4_codec::codec::dict::ZstdDictionary;
 use s4_codec::codec::CodecKind;
-use s4_codec::dict::ZstdDictionary;
-use s4_codec::frame::{self, FrameHeader};
-use s4_codec::index::{FrameIndex, IndexEntry, SseBinding};
+use s4_codec::s4::frame::{self, FrameHeader};
+use s4_codec::s4::index::{FrameIndex, IndexEntry, SseBinding};
 use s4_codec::{crc32c, Codec, Error};
 
 /// The output limit handed to every limited decoder (bytes).

@@ -1,14 +1,14 @@
-//! Fuzz checks for whole S4 objects (`s4_codec::object`): the GET decision,
+//! Fuzz checks for whole S4 objects (`s4_codec::s4::object`): the GET decision,
 //! ranged reads through a sidecar, and encode/decode round trips. Kept apart
 //! from `checks.rs` (which it builds on) because it targets the object API.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use s4_codec::dict::ZstdDictionary;
-use s4_codec::frame;
-use s4_codec::index::{FrameIndex, IndexEntry};
-use s4_codec::object::{
+use s4_codec::codec::dict::ZstdDictionary;
+use s4_codec::s4::frame;
+use s4_codec::s4::index::{FrameIndex, IndexEntry};
+use s4_codec::s4::object::{
     self, KEY_CODEC, KEY_COMPRESSED_SIZE, KEY_CRC32C, KEY_FRAMED, KEY_MULTIPART, KEY_ORIGINAL_SIZE,
 };
 use s4_codec::{crc32c, Codec};
