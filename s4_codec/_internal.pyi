@@ -180,6 +180,9 @@ def encode_s4_object(
     dictionary: Buffer | None = None,
     threads: int | None = None,
 ) -> EncodedObject: ...
+def encode_s4_part(
+    data: Buffer, codec: str = "cpu-zstd", level: int = 3, *, dictionary: Buffer | None = None
+) -> bytes: ...
 def decode_s4_object(
     body: Buffer,
     metadata: Mapping[str, str] | None = None,

@@ -251,7 +251,7 @@ pub fn compress(
         OnError::Raise,
         reserve,
         |value, out| match format {
-            CellFormat::S4 => frame::encode_frame_append(codec, value, out),
+            CellFormat::S4 => frame::encode_frame_append(codec, value, out).map(drop),
             CellFormat::Raw => codec.compress_append(value, out).map(drop),
         },
     )

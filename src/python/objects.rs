@@ -121,6 +121,23 @@ pub fn encode_s4_object<'py>(
     Ok(out)
 }
 
+/// One multipart part as the gateway's UploadPart stores it: one S4F2 frame
+/// of `data`, padded with S4P1 to 5 MiB when `data` is at least that long.
+#[pyfunction]
+#[pyo3(signature = (data, codec = "cpu-zstd", level = 3, *, dictionary = None))]
+pub fn encode_s4_part<'py>(
+    py: Python<'py>,
+    data: ByteView<'py>,
+    codec: &str,
+    level: i32,
+    dictionary: Option<ByteView<'py>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let codec = crate::spec::object_encoder(codec, level, dictionary_arg(dictionary)?)?;
+    let src = data.as_slice();
+    let part = detached(py, || object::encode_part(src, &codec))?;
+    bytes_from(py, &part)
+}
+
 /// Decodes a stored body as the gateway's GET would; optionally only the
 /// original bytes `[start, end)` with the object's sidecar.
 #[pyfunction]
@@ -416,6 +433,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(frame_iter, m)?)?;
     m.add_function(wrap_pyfunction!(pick_chunk_size, m)?)?;
     m.add_function(wrap_pyfunction!(encode_s4_object, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_s4_part, m)?)?;
     m.add_function(wrap_pyfunction!(decode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(plan_range, m)?)?;
     m.add_function(wrap_pyfunction!(decode_index, m)?)?;

@@ -160,8 +160,9 @@ pub fn decoder_for(kind: CodecKind, dict: Option<&Arc<ZstdDictionary>>) -> Resul
     }
 }
 
-/// Appends one S4F2 frame holding `src` compressed with `codec`.
-pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Result<()> {
+/// Appends one S4F2 frame holding `src` compressed with `codec`; returns its
+/// header (whose CRC callers combine instead of reading `src` again).
+pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Result<FrameHeader> {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
     let payload_len = codec.compress_append(src, out)?;
@@ -172,6 +173,21 @@ pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Resu
         crc32c: crc32c(src),
     };
     out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+    Ok(header)
+}
+
+/// The gateway's `pad_to_minimum`: when `body` is shorter than `min_total`,
+/// appends one S4P1 frame of zeros bringing it to at least `min_total` (up to
+/// 11 bytes over, when even the padding header does not fit).
+pub fn pad_to_minimum(body: &mut Vec<u8>, min_total: usize) -> Result<()> {
+    if body.len() >= min_total {
+        return Ok(());
+    }
+    let pad_len = min_total.saturating_sub(body.len() + PADDING_HEADER_BYTES);
+    crate::error::try_reserve(body, PADDING_HEADER_BYTES + pad_len)?;
+    body.extend_from_slice(&PADDING_MAGIC);
+    body.extend_from_slice(&(pad_len as u64).to_le_bytes());
+    body.resize(body.len() + pad_len, 0);
     Ok(())
 }
 

@@ -20,6 +20,11 @@ pub const KEY_CRC32C: &str = "s4-crc32c";
 pub const KEY_FRAMED: &str = "s4-framed";
 pub const KEY_MULTIPART: &str = "s4-multipart";
 pub const KEY_DICT_ID: &str = "s4-dict-id";
+pub const KEY_LOGICAL_ETAG: &str = "s4-logical-etag";
+
+/// A multipart part whose original size reaches this is padded to it
+/// (the gateway's UploadPart path, FORMAT.md §8.4).
+pub const PART_PAD_MIN: usize = 5 << 20;
 
 const MIB: u64 = 1 << 20;
 
@@ -40,52 +45,89 @@ pub struct EncodedObject {
     pub metadata: Vec<(&'static str, String)>,
 }
 
-fn manifest(kind: CodecKind, data: &[u8], body_len: usize) -> Vec<(&'static str, String)> {
+/// The metadata of a single PUT: the manifest (FORMAT.md §8.5) and the
+/// logical ETag gateway clients see.
+fn manifest(
+    kind: CodecKind,
+    data: &[u8],
+    crc: u32,
+    md5_hex: String,
+    body_len: usize,
+) -> Vec<(&'static str, String)> {
     vec![
         (KEY_CODEC, kind.name().to_owned()),
         (KEY_ORIGINAL_SIZE, data.len().to_string()),
         (KEY_COMPRESSED_SIZE, body_len.to_string()),
-        (KEY_CRC32C, crc32c(data).to_string()),
+        (KEY_CRC32C, crc.to_string()),
+        (KEY_LOGICAL_ETAG, md5_hex),
     ]
 }
 
-/// Encodes `data` as the gateway's single-PUT path would store it with `codec`.
+/// MD5 of `data` in lowercase hex: the ETag S3 gives a single PUT of it.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Encodes `data` as the gateway's single-PUT path would store it with
+/// `codec`. Each input byte is read once for the CRC (object CRCs combine
+/// the frames'); the MD5 for the logical ETag runs beside the compression.
 pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObject> {
+    let (md5, encoded) = rayon::join(|| md5_hex(data), || encode_body(data, codec, threads));
+    let (kind, body, sidecar, crc) = encoded?;
+    let mut metadata = manifest(kind, data, crc, md5, body.len());
     match codec {
-        Codec::Passthrough => Ok(EncodedObject {
-            body: data.to_vec(),
-            sidecar: None,
-            metadata: manifest(CodecKind::Passthrough, data, data.len()),
-        }),
-        // gzip (like the GPU codecs) takes the gateway's unframed path.
-        Codec::Gzip { .. } => {
-            let (body, ..) = codec.compress(data, threads)?;
-            let metadata = manifest(CodecKind::CpuGzip, data, body.len());
-            Ok(EncodedObject {
-                body,
-                sidecar: None,
-                metadata,
-            })
-        }
-        // Dictionary objects are always exactly one frame.
+        Codec::Zstd { .. } => metadata.push((KEY_FRAMED, "true".into())),
         Codec::ZstdDict { dict, .. } => {
-            let mut body = Vec::new();
-            frame::encode_frame_append(codec, data, &mut body)?;
-            let mut metadata = manifest(CodecKind::CpuZstdDict, data, body.len());
             metadata.push((KEY_FRAMED, "true".into()));
             metadata.push((KEY_DICT_ID, dict.s4_dict_id()));
-            Ok(EncodedObject {
-                body,
-                sidecar: None,
-                metadata,
-            })
+        }
+        Codec::Gzip { .. } | Codec::Passthrough => {}
+    }
+    Ok(EncodedObject {
+        body,
+        sidecar,
+        metadata,
+    })
+}
+
+type Body = (CodecKind, Vec<u8>, Option<Vec<u8>>, u32);
+
+fn encode_body(data: &[u8], codec: &Codec, threads: usize) -> Result<Body> {
+    match codec {
+        Codec::Passthrough => Ok((CodecKind::Passthrough, data.to_vec(), None, crc32c(data))),
+        // gzip (like the GPU codecs) takes the gateway's unframed path.
+        Codec::Gzip { .. } => {
+            let (body, _, crc) = codec.compress(data, threads)?;
+            Ok((CodecKind::CpuGzip, body, None, crc))
+        }
+        // Dictionary objects are always exactly one frame.
+        Codec::ZstdDict { .. } => {
+            let mut body = Vec::new();
+            let header = frame::encode_frame_append(codec, data, &mut body)?;
+            Ok((CodecKind::CpuZstdDict, body, None, header.crc32c))
         }
         Codec::Zstd { level } => encode_chunked(data, *level, threads),
     }
 }
 
-/// One S4F2 frame whose zstd payload is byte-identical to the gateway's.
-fn gateway_frame(piece: &[u8], level: i32) -> Result<Vec<u8>> {
+/// One multipart part as the gateway's UploadPart stores it: one S4F2 frame,
+/// padded to `PART_PAD_MIN` when the part's original size reaches it.
+pub fn encode_part(data: &[u8], codec: &Codec) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    frame::encode_frame_append(codec, data, &mut body)?;
+    if data.len() >= PART_PAD_MIN {
+        frame::pad_to_minimum(&mut body, PART_PAD_MIN)?;
+    }
+    Ok(body)
+}
+
+/// One S4F2 frame whose zstd payload is byte-identical to the gateway's,
+/// and the CRC of `piece`.
+fn gateway_frame(piece: &[u8], level: i32) -> Result<(Vec<u8>, u32)> {
     let mut out =
         Vec::with_capacity(FRAME_HEADER_BYTES + crate::codec::zstd::compress_bound(piece.len()));
     out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
@@ -100,17 +142,18 @@ fn gateway_frame(piece: &[u8], level: i32) -> Result<Vec<u8>> {
         crc32c: crc32c(piece),
     };
     out[..FRAME_HEADER_BYTES].copy_from_slice(&header.to_bytes());
-    Ok(out)
+    Ok((out, header.crc32c))
 }
 
-fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObject> {
+fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<Body> {
     let chunk = pick_chunk_size(data.len() as u64) as usize;
     let pieces: Vec<&[u8]> = data.chunks(chunk).collect();
     let frames =
         threads::try_map_indexed(pieces.len(), threads, |i| gateway_frame(pieces[i], level))?;
     let mut entries = Vec::with_capacity(frames.len());
-    let (mut original_offset, mut compressed_offset) = (0u64, 0u64);
-    for (frame, piece) in frames.iter().zip(&pieces) {
+    let (mut original_offset, mut compressed_offset, mut crc) = (0u64, 0u64, 0u32);
+    for ((frame, piece_crc), piece) in frames.iter().zip(&pieces) {
+        crc = frame::combine_crc(crc, *piece_crc, piece.len() as u64);
         entries.push(IndexEntry {
             original_offset,
             original_size: piece.len() as u64,
@@ -120,7 +163,11 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObje
         original_offset += piece.len() as u64;
         compressed_offset += frame.len() as u64;
     }
-    let body = frames.concat();
+    let body = frames
+        .into_iter()
+        .map(|(frame, _)| frame)
+        .collect::<Vec<_>>()
+        .concat();
     let sidecar = (entries.len() > 1)
         .then(|| {
             FrameIndex {
@@ -131,13 +178,7 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<EncodedObje
             .encode()
         })
         .transpose()?;
-    let mut metadata = manifest(CodecKind::CpuZstd, data, body.len());
-    metadata.push((KEY_FRAMED, "true".into()));
-    Ok(EncodedObject {
-        body,
-        sidecar,
-        metadata,
-    })
+    Ok((CodecKind::CpuZstd, body, sidecar, crc))
 }
 
 /// The frames of a body, parsed and sized, ready to decode.
@@ -537,6 +578,33 @@ mod tests {
             .flat_map(|i| format!("line {i:>8} of text\n").into_bytes())
             .take(len)
             .collect()
+    }
+
+    #[test]
+    fn parts_are_one_frame_padded_like_the_gateway() {
+        let small = encode_part(b"abc", &Codec::zstd(3)).unwrap();
+        assert_eq!(frame::frames(&small).count(), 1);
+        let data = text(PART_PAD_MIN);
+        let part = encode_part(&data, &Codec::zstd(3)).unwrap();
+        assert!(part.len() >= PART_PAD_MIN && part.len() < PART_PAD_MIN + 12);
+        let frames: Vec<_> = frame::frames(&part).collect::<Result<_>>().unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0.crc32c, crc32c(&data));
+        // Concatenated parts are a multipart body the GET decision decodes.
+        let body = [part.clone(), small].concat();
+        let metadata = HashMap::from([(KEY_MULTIPART.to_owned(), "true".to_owned())]);
+        let out = decode(&body, Some(&metadata), None, u64::MAX, 2).unwrap();
+        assert_eq!(out, [&data[..], b"abc"].concat());
+    }
+
+    #[test]
+    fn single_puts_carry_the_logical_etag_and_one_crc() {
+        let data = text(9 << 20);
+        let encoded = encode(&data, &Codec::zstd(1), 2).unwrap();
+        let meta: HashMap<_, _> = encoded.metadata.into_iter().collect();
+        assert_eq!(meta[KEY_CRC32C], crc32c(&data).to_string());
+        assert_eq!(meta[KEY_LOGICAL_ETAG], md5_hex(&data));
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
     }
 
     #[test]
