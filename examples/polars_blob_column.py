@@ -12,7 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-import s4_codec  # registers pl.col(...).s4
+import s4_codec
+import s4_codec.polars  # noqa: F401  (registers pl.col(...).s4)
 
 
 def payloads(n: int) -> list[str]:

@@ -2,10 +2,15 @@
 
 The codecs run in Rust with the GIL released; see README.md for the API.
 Column operations live in ``s4_codec.arrow`` and, with polars installed, in
-the ``pl.col(...).s4`` namespace (registered on import) and ``s4_codec.polars``.
+``s4_codec.polars`` and the ``pl.col(...).s4`` namespace, which importing
+``s4_codec.polars`` registers (so does the first use of ``s4_codec.col``).
+``import s4_codec`` itself imports neither polars nor pyarrow.
 """
 
+from __future__ import annotations
+
 from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 from s4_codec._internal import (
     FRAME_HEADER_BYTES,
@@ -41,6 +46,13 @@ from s4_codec._internal import (
     train_dictionary,
 )
 
+if TYPE_CHECKING:
+    from s4_codec.polars import col as col
+
+# The bases of every S4 exception class: `except S4_ERRORS` catches any failure
+# to decode (bad bytes, wrong checksum or size, a refused limit, an engine error).
+S4_ERRORS: tuple[type[Exception], ...] = (S4Error, S4IoError, S4BackendError)
+
 __all__ = [
     "FRAME_HEADER_BYTES",
     "FRAME_MAGIC",
@@ -60,6 +72,7 @@ __all__ = [
     "S4ManifestSizeMismatchError",
     "S4SizeMismatchError",
     "S4UnregisteredCodecError",
+    "S4_ERRORS",
     "__version__",
     "bind_index",
     "crc32c",
@@ -75,8 +88,16 @@ __all__ = [
     "train_dictionary",
 ]
 
-if find_spec("polars") is not None:
-    # Registers the `s4` expression namespace.
-    from s4_codec.polars import col
-
+if find_spec("polars") is not None:  # finds polars without importing it
     __all__ += ["col"]
+
+
+def __getattr__(name: str) -> object:
+    # `s4_codec.col` imports s4_codec.polars (registering `pl.col(...).s4`) on
+    # first use, so that `import s4_codec` stays free of polars.
+    if name == "col":
+        from s4_codec.polars import col
+
+        globals()["col"] = col
+        return col
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypedDict, final
+from typing import Any, Literal, TypedDict, final
 
 from typing_extensions import Buffer
 
@@ -20,11 +20,14 @@ __all__ = [
     "CpuZstd",
     "CpuGzip",
     "crc32c",
+    "crc32c_combine",
     "gpu_available",
     "arrow_compress",
     "arrow_decompress",
     "arrow_crc32c",
     "arrow_frame_info",
+    "check_compress_args",
+    "check_decompress_args",
     "FRAME_MAGIC",
     "PADDING_MAGIC",
     "FRAME_HEADER_BYTES",
@@ -35,6 +38,10 @@ __all__ = [
     "frame_iter",
     "pick_chunk_size",
     "encode_s4_object",
+    "encode_s4_part",
+    "frame_header",
+    "object_layout",
+    "RangeDecoder",
     "decode_s4_object",
     "plan_range",
     "decode_index",
@@ -88,9 +95,10 @@ class CpuGzip:
     def __reduce__(self) -> tuple[type[CpuGzip], tuple[int]]: ...
 
 def crc32c(data: Buffer) -> int: ...
+def crc32c_combine(crc1: int, crc2: int, len2: int) -> int: ...
 def gpu_available() -> bool: ...
 
-# Column kernels behind s4_codec.arrow (arguments are validated there).
+# Column kernels behind s4_codec.arrow; they check their own arguments.
 def arrow_compress(
     values: Any,
     codec: str = "zstd",
@@ -111,6 +119,25 @@ def arrow_decompress(
 ) -> Any: ...
 def arrow_crc32c(values: Any, threads: int | None = None) -> Any: ...
 def arrow_frame_info(values: Any, on_error: str = "raise") -> Any: ...
+
+# The kernels' argument checks (src/spec.rs), for doors that build work to run
+# later: a ValueError (S4BackendError for a corrupt dictionary) with the
+# kernel's message, or None.
+def check_compress_args(
+    codec: str = "zstd",
+    level: int | None = None,
+    format: str = "s4",
+    dictionary: Buffer | None = None,
+    threads: int | None = None,
+) -> None: ...
+def check_decompress_args(
+    codec: str | None = None,
+    format: str = "s4",
+    dictionary: Buffer | None = None,
+    max_output_size: int | None = None,
+    on_error: str = "raise",
+    threads: int | None = None,
+) -> None: ...
 
 class FrameHeader(TypedDict):
     codec: str
@@ -183,6 +210,36 @@ def encode_s4_object(
 def encode_s4_part(
     data: Buffer, codec: str = "cpu-zstd", level: int = 3, *, dictionary: Buffer | None = None
 ) -> bytes: ...
+class StoredHeader(TypedDict, total=False):
+    padding: bool
+    stored_size: int
+    codec: str
+    original_size: int
+    compressed_size: int
+    crc32c: int
+
+def frame_header(data: Buffer) -> StoredHeader: ...
+def object_layout(
+    metadata: Mapping[str, str] | None = None, head: Buffer | None = None
+) -> Literal["framed", "whole", "plain"]: ...
+@final
+class RangeDecoder:
+    def __new__(
+        cls,
+        sidecar: Buffer,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        dictionary: Buffer | None = None,
+        max_output_size: int = ...,
+        source_size: int | None = None,
+        source_etag: str | None = None,
+    ) -> RangeDecoder: ...
+    @property
+    def pending(self) -> list[tuple[int, int]]: ...
+    def decode(self, fetched: Buffer, body_offset: int, threads: int | None = None) -> int: ...
+    def finish(self) -> bytes: ...
+
 def decode_s4_object(
     body: Buffer,
     metadata: Mapping[str, str] | None = None,

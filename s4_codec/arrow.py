@@ -19,22 +19,20 @@ Cell formats (``format=``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from s4_codec import _internal
-from s4_codec._options import (
-    ON_ERROR,
-    Codec,
-    Format,
-    OnError,
-    check_choice,
-    check_compress_args,
-    check_decompress_args,
-    check_int,
-)
+from s4_codec._options import Codec, Format, OnError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from s4_codec._options import Buffer
 
 __all__ = [
+    "ArrowArrayExportable",
+    "ArrowStreamExportable",
     "compress",
     "compress_table",
     "crc32c",
@@ -45,15 +43,53 @@ __all__ = [
 ]
 
 
+class ArrowArrayExportable(Protocol):
+    """One array through the Arrow PyCapsule interface: a pyarrow Array, an
+    arro3 or nanoarrow array. Results are a ``pa.Array``."""
+
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+
+class ArrowStreamExportable(Protocol):
+    """A stream of arrays through the Arrow PyCapsule interface: a pyarrow
+    ChunkedArray, a polars Series, an arro3 ChunkedArray. Results are a
+    ``pa.ChunkedArray`` with one chunk per input chunk."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+
+# An object with both methods is read as one array, as the kernels do.
+@overload
 def compress(
-    values: Any,
+    values: ArrowArrayExportable,
     *,
     codec: Codec = "zstd",
     level: int | None = None,
     format: Format = "s4",
     threads: int | None = None,
-    dictionary: bytes | None = None,
-) -> Any:
+    dictionary: Buffer | None = None,
+) -> pa.Array: ...
+@overload
+def compress(
+    values: ArrowStreamExportable,
+    *,
+    codec: Codec = "zstd",
+    level: int | None = None,
+    format: Format = "s4",
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
+) -> pa.ChunkedArray: ...
+def compress(
+    values: ArrowArrayExportable | ArrowStreamExportable,
+    *,
+    codec: Codec = "zstd",
+    level: int | None = None,
+    format: Format = "s4",
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
+) -> pa.Array | pa.ChunkedArray:
     """Compresses every value. Nulls stay null.
 
     binary/large_binary/binary_view input keeps its layout; string input gives
@@ -62,14 +98,12 @@ def compress(
     ``dictionary`` (zstd only; e.g. from :func:`s4_codec.train_dictionary`)
     compresses against it: ``"s4"`` cells then carry codec ``cpu-zstd-dict``.
     """
-    check_compress_args(codec, level, format, threads)
-    if dictionary is not None and codec not in ("zstd", "cpu-zstd"):
-        raise ValueError("dictionary= needs codec='zstd'")
     return _internal.arrow_compress(values, codec, level, format, threads, dictionary)
 
 
+@overload
 def decompress(
-    values: Any,
+    values: ArrowArrayExportable,
     *,
     codec: Codec | None = None,
     format: Format = "s4",
@@ -77,8 +111,31 @@ def decompress(
     on_error: OnError = "raise",
     as_string: bool = False,
     threads: int | None = None,
-    dictionary: bytes | None = None,
-) -> Any:
+    dictionary: Buffer | None = None,
+) -> pa.Array: ...
+@overload
+def decompress(
+    values: ArrowStreamExportable,
+    *,
+    codec: Codec | None = None,
+    format: Format = "s4",
+    max_output_size: int | None = None,
+    on_error: OnError = "raise",
+    as_string: bool = False,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
+) -> pa.ChunkedArray: ...
+def decompress(
+    values: ArrowArrayExportable | ArrowStreamExportable,
+    *,
+    codec: Codec | None = None,
+    format: Format = "s4",
+    max_output_size: int | None = None,
+    on_error: OnError = "raise",
+    as_string: bool = False,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
+) -> pa.Array | pa.ChunkedArray:
     """Decompresses every value. Nulls stay null.
 
     A corrupt cell raises the S4 exception of its fault with its row index in
@@ -88,19 +145,31 @@ def decompress(
     ``as_string=True`` returns UTF-8 strings, validated. ``dictionary`` is
     needed for cells compressed with one.
     """
-    check_decompress_args(codec, format, max_output_size, on_error, threads)
     return _internal.arrow_decompress(
         values, codec, format, max_output_size, on_error, bool(as_string), threads, dictionary
     )
 
 
-def crc32c(values: Any, *, threads: int | None = None) -> Any:
+@overload
+def crc32c(values: ArrowArrayExportable, *, threads: int | None = None) -> pa.UInt32Array: ...
+@overload
+def crc32c(values: ArrowStreamExportable, *, threads: int | None = None) -> pa.ChunkedArray: ...
+def crc32c(
+    values: ArrowArrayExportable | ArrowStreamExportable, *, threads: int | None = None
+) -> pa.UInt32Array | pa.ChunkedArray:
     """CRC32C of every value as a uint32 array (null for null)."""
-    check_int("threads", threads, 1)
     return _internal.arrow_crc32c(values, threads)
 
 
-def frame_info(values: Any, *, on_error: OnError = "raise") -> Any:
+@overload
+def frame_info(values: ArrowArrayExportable, *, on_error: OnError = "raise") -> pa.StructArray: ...
+@overload
+def frame_info(
+    values: ArrowStreamExportable, *, on_error: OnError = "raise"
+) -> pa.ChunkedArray: ...
+def frame_info(
+    values: ArrowArrayExportable | ArrowStreamExportable, *, on_error: OnError = "raise"
+) -> pa.StructArray | pa.ChunkedArray:
     """Reads the S4F2 headers of every ``"s4"`` cell without decompressing.
 
     Returns a struct array ``{codec: string, original_size: uint64,
@@ -109,7 +178,6 @@ def frame_info(values: Any, *, on_error: OnError = "raise") -> Any:
     sizes are totals over the cell's frames (payload bytes, headers excluded)
     and ``crc32c`` covers the whole original value.
     """
-    check_choice("on_error", on_error, ON_ERROR)
     return _internal.arrow_frame_info(values, on_error)
 
 
@@ -120,7 +188,7 @@ def _column_names(columns: str | Sequence[str]) -> list[str]:
     return names
 
 
-def _replace_columns(data: Any, names: list[str], transform: Any) -> Any:
+def _replace_columns(data: Any, names: list[str], transform: Callable[[Any], Any]) -> Any:
     import pyarrow as pa
 
     if not isinstance(data, pa.Table | pa.RecordBatch):
@@ -158,33 +226,34 @@ def _replace_columns(data: Any, names: list[str], transform: Any) -> Any:
 
 
 def compress_table(
-    data: Any,
+    data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch],
     columns: str | Sequence[str],
     *,
     codec: Codec = "zstd",
     level: int | None = None,
     format: Format = "s4",
     threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any:
-    """Compresses the named columns of a Table or RecordBatch and keeps the rest.
+    """Compresses the named columns of a Table or RecordBatch and keeps the rest,
+    with the options of :func:`compress`.
 
     Returns the same kind of object: Table, RecordBatch, or an iterator of
-    RecordBatches for an iterable input.
-
-    Given an iterator of RecordBatches it returns an iterator, so
+    RecordBatches for an iterable input, so
     ``df.mapInArrow(lambda it: compress_table(it, ["blob"]), schema)`` works.
+    Arguments are checked here, before the first batch is read.
     """
     names = _column_names(columns)
-    check_compress_args(codec, level, format, threads)
-    return _replace_columns(
-        data,
-        names,
-        lambda col: _internal.arrow_compress(col, codec, level, format, threads),
-    )
+    _internal.check_compress_args(codec, level, format, dictionary, threads)
+
+    def transform(column: Any) -> Any:
+        return _internal.arrow_compress(column, codec, level, format, threads, dictionary)
+
+    return _replace_columns(data, names, transform)
 
 
 def decompress_table(
-    data: Any,
+    data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch],
     columns: str | Sequence[str],
     *,
     codec: Codec | None = None,
@@ -193,17 +262,19 @@ def decompress_table(
     on_error: OnError = "raise",
     as_string: bool = False,
     threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any:
-    """Decompresses the named columns of a Table, RecordBatch or batch iterator."""
+    """Decompresses the named columns of a Table, RecordBatch or batch iterator,
+    with the options of :func:`decompress`."""
     names = _column_names(columns)
-    check_decompress_args(codec, format, max_output_size, on_error, threads)
-    return _replace_columns(
-        data,
-        names,
-        lambda col: _internal.arrow_decompress(
-            col, codec, format, max_output_size, on_error, bool(as_string), threads
-        ),
-    )
+    _internal.check_decompress_args(codec, format, dictionary, max_output_size, on_error, threads)
+
+    def transform(column: Any) -> Any:
+        return _internal.arrow_decompress(
+            column, codec, format, max_output_size, on_error, bool(as_string), threads, dictionary
+        )
+
+    return _replace_columns(data, names, transform)
 
 
 _COMPUTE_LAYOUTS = (("", "binary"), ("_large", "large_binary"), ("_view", "binary_view"))

@@ -15,12 +15,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from s4_codec import arrow
-from s4_codec._internal import CpuZstdDict
-from s4_codec._options import Format, OnError, check_int
+from s4_codec import _internal, arrow
+from s4_codec._options import Format, OnError
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
+
+    from s4_codec._options import Buffer
 
 __all__ = ["register"]
 
@@ -100,7 +101,7 @@ def _restated(function: str, exc: Exception, values: Any) -> Exception:
 
 
 def _compress_udf(
-    function: str, format: Format, threads: int | None, dictionary: bytes | None
+    function: str, format: Format, threads: int | None, dictionary: Buffer | None
 ) -> Callable[..., Any]:
     def udf(values: Any, codec: Any, level: Any) -> Any:
         try:
@@ -125,7 +126,7 @@ def _decompress_udf(
     as_string: bool,
     max_output_size: int | None,
     threads: int | None,
-    dictionary: bytes | None,
+    dictionary: Buffer | None,
 ) -> Callable[..., Any]:
     def decode(values: Any, codec: Any) -> Any:
         try:
@@ -163,7 +164,7 @@ def register(
     con: DuckDBPyConnection | None = None,
     *,
     prefix: str = "s4_",
-    dictionary: bytes | None = None,
+    dictionary: Buffer | None = None,
     max_output_size: int | None = None,
     threads: int | None = None,
 ) -> DuckDBPyConnection:
@@ -192,10 +193,10 @@ def register(
     duckdb = _duckdb()
     if not (prefix.isidentifier() and prefix.isascii()):
         raise ValueError(f"prefix must be an ASCII SQL identifier such as 's4_', got {prefix!r}")
-    check_int("max_output_size", max_output_size, 0)
-    check_int("threads", threads, 1)
-    if dictionary is not None:
-        CpuZstdDict(dictionary)  # refuses a corrupt dictionary now, not at the first query
+    # Refuses a bad limit, thread count or corrupt dictionary now, not at the first query.
+    _internal.check_decompress_args(
+        dictionary=dictionary, max_output_size=max_output_size, threads=threads
+    )
     con = duckdb.default_connection() if con is None else con
 
     functions: list[_Function] = []

@@ -1,7 +1,10 @@
 """Polars expressions running the s4-codec column kernels as a plugin.
 
-Importing ``s4_codec`` with polars installed registers the ``s4`` expression
-namespace::
+Importing this module (polars installed) registers the ``s4`` expression
+namespace; so does the first use of ``s4_codec.col``. ``import s4_codec``
+alone does not import polars::
+
+    import s4_codec.polars  # registers pl.col(...).s4
 
     df.with_columns(pl.col("blob").s4.compress(codec="zstd", level=3))
     df.select(pl.col("blob").s4.decompress(as_string=True))
@@ -10,9 +13,12 @@ The same operations exist as functions taking any expression or column name
 (``s4_codec.polars.compress("blob")``), and ``s4_codec.col`` is ``pl.col``
 typed so that ``s4_codec.col("blob").s4.compress()`` type-checks.
 
-Cells are byte-identical to ``s4_codec.arrow`` with the same options. The
-plugin is elementwise, so lazy and streaming engines spread it over threads,
-and it splits large chunks across cores itself in eager mode. Errors surface as
+Cells are byte-identical to ``s4_codec.arrow`` with the same options, which
+are the options of the Arrow functions with the same defaults. The plugin is
+elementwise, so lazy and streaming engines spread it over threads, and it
+splits large chunks across cores itself in eager mode (over at most
+``threads`` cores when given). Arguments are checked when the expression is
+built (``ValueError``); errors while it runs surface as
 ``polars.exceptions.ComputeError`` whose message holds the S4 exception class,
 e.g. ``S4CrcMismatchError: row 17: crc32c mismatch: ...``.
 """
@@ -20,21 +26,16 @@ e.g. ``S4CrcMismatchError: row 17: crc32c mismatch: ...``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 from polars.plugins import register_plugin_function
 
 from s4_codec import _internal
-from s4_codec._options import (
-    ON_ERROR,
-    Codec,
-    Format,
-    OnError,
-    check_choice,
-    check_compress_args,
-    check_decompress_args,
-)
+from s4_codec._options import Codec, Format, OnError
+
+if TYPE_CHECKING:
+    from s4_codec._options import Buffer
 
 __all__ = ["S4Expr", "S4ExprNamespace", "col", "compress", "crc32c", "decompress", "frame_info"]
 
@@ -49,12 +50,12 @@ def _expr(value: pl.Expr | str) -> pl.Expr:
     raise TypeError(f"expected a polars expression or a column name, got {type(value).__name__}")
 
 
-def _hex(dictionary: bytes | None) -> str | None:
+def _hex(dictionary: Buffer | None) -> str | None:
     # Plugin kwargs are pickled for Rust; hex keeps bytes trivially portable.
     return None if dictionary is None else bytes(dictionary).hex()
 
 
-def _plugin(name: str, expr: pl.Expr | str, kwargs: dict[str, Any] | None = None) -> pl.Expr:
+def _plugin(name: str, expr: pl.Expr | str, kwargs: dict[str, Any]) -> pl.Expr:
     return register_plugin_function(
         plugin_path=_LIBRARY,
         function_name=name,
@@ -70,14 +71,19 @@ def compress(
     codec: Codec = "zstd",
     level: int | None = None,
     format: Format = "s4",
-    dictionary: bytes | None = None,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> pl.Expr:
     """Compresses every value of a Binary or String column into Binary
     (against ``dictionary``, zstd only, when given)."""
-    check_compress_args(codec, level, format, None)
-    if dictionary is not None and codec not in ("zstd", "cpu-zstd"):
-        raise ValueError("dictionary= needs codec='zstd'")
-    kwargs = {"codec": codec, "level": level, "format": format, "dictionary": _hex(dictionary)}
+    _internal.check_compress_args(codec, level, format, dictionary, threads)
+    kwargs = {
+        "codec": codec,
+        "level": level,
+        "format": format,
+        "dictionary": _hex(dictionary),
+        "threads": threads,
+    }
     return _plugin("s4_compress", expr, kwargs)
 
 
@@ -89,29 +95,32 @@ def decompress(
     max_output_size: int | None = None,
     on_error: OnError = "raise",
     as_string: bool = False,
-    dictionary: bytes | None = None,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> pl.Expr:
     """Decompresses every value; String output with ``as_string=True``."""
-    check_decompress_args(codec, format, max_output_size, on_error, None)
+    _internal.check_decompress_args(codec, format, dictionary, max_output_size, on_error, threads)
     kwargs = {
         "codec": codec,
         "format": format,
         "max_output_size": max_output_size,
         "on_error": on_error,
         "dictionary": _hex(dictionary),
+        "threads": threads,
     }
     return _plugin("s4_decompress_str" if as_string else "s4_decompress", expr, kwargs)
 
 
-def crc32c(expr: pl.Expr | str) -> pl.Expr:
+def crc32c(expr: pl.Expr | str, *, threads: int | None = None) -> pl.Expr:
     """CRC32C of every value as UInt32."""
-    return _plugin("s4_crc32c", expr, {"threads": None})
+    _internal.check_compress_args(threads=threads)
+    return _plugin("s4_crc32c", expr, {"threads": threads})
 
 
 def frame_info(expr: pl.Expr | str, *, on_error: OnError = "raise") -> pl.Expr:
     """S4F2 header fields of every ``"s4"`` cell as a struct
     ``{codec, original_size, compressed_size, crc32c}``."""
-    check_choice("on_error", on_error, ON_ERROR)
+    _internal.check_decompress_args(on_error=on_error)
     return _plugin("s4_frame_info", expr, {"on_error": on_error})
 
 
@@ -128,9 +137,17 @@ class S4ExprNamespace:
         codec: Codec = "zstd",
         level: int | None = None,
         format: Format = "s4",
-        dictionary: bytes | None = None,
+        threads: int | None = None,
+        dictionary: Buffer | None = None,
     ) -> pl.Expr:
-        return compress(self._expr, codec=codec, level=level, format=format, dictionary=dictionary)
+        return compress(
+            self._expr,
+            codec=codec,
+            level=level,
+            format=format,
+            threads=threads,
+            dictionary=dictionary,
+        )
 
     def decompress(
         self,
@@ -140,7 +157,8 @@ class S4ExprNamespace:
         max_output_size: int | None = None,
         on_error: OnError = "raise",
         as_string: bool = False,
-        dictionary: bytes | None = None,
+        threads: int | None = None,
+        dictionary: Buffer | None = None,
     ) -> pl.Expr:
         return decompress(
             self._expr,
@@ -149,11 +167,12 @@ class S4ExprNamespace:
             max_output_size=max_output_size,
             on_error=on_error,
             as_string=as_string,
+            threads=threads,
             dictionary=dictionary,
         )
 
-    def crc32c(self) -> pl.Expr:
-        return crc32c(self._expr)
+    def crc32c(self, *, threads: int | None = None) -> pl.Expr:
+        return crc32c(self._expr, threads=threads)
 
     def frame_info(self, *, on_error: OnError = "raise") -> pl.Expr:
         return frame_info(self._expr, on_error=on_error)

@@ -7,6 +7,12 @@ Arrow-native UDFs (``pyspark.sql.functions.arrow_udf``, Spark ≥ 4.1; a
 batches go to the Rust kernels; no Python object is made per row (except in
 the pandas fallback, where pandas makes them).
 
+The options are those of the Arrow functions, with the same defaults;
+``threads`` caps the cores each Spark task's batches are split across (default
+all the executor's cores: with several tasks per executor, set it to
+``spark.task.cpus``). A ``dictionary`` travels to the executors with the job.
+Arguments are checked on the driver, before any job starts.
+
 Importing this module works without pyspark; using it without pyspark raises
 ``ImportError`` naming the extra: ``pip install 's4-codec[spark]'``.
 """
@@ -14,15 +20,13 @@ Importing this module works without pyspark; using it without pyspark raises
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s4_codec._options import (
-    Codec,
-    Format,
-    OnError,
-    check_compress_args,
-    check_decompress_args,
-)
+from s4_codec import _internal
+from s4_codec._options import Codec, Format, OnError
+
+if TYPE_CHECKING:
+    from s4_codec._options import Buffer
 
 __all__ = [
     "compress_columns",
@@ -71,6 +75,12 @@ def _with_types(df: Any, names: list[str], new_type: Any) -> Any:
     )
 
 
+def _portable(dictionary: Buffer | None) -> bytes | None:
+    """The dictionary as ``bytes``, which pickle to the executors (a memoryview
+    or mmap would not)."""
+    return None if dictionary is None else bytes(dictionary)
+
+
 def compress_columns(
     df: Any,
     columns: str | Sequence[str],
@@ -78,18 +88,29 @@ def compress_columns(
     codec: Codec = "zstd",
     level: int | None = None,
     format: Format = "s4",
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any:
     """Returns ``df`` with the named binary/string columns compressed into
     BinaryType; other columns and the column order are kept."""
-    check_compress_args(codec, level, format, None)
+    _internal.check_compress_args(codec, level, format, dictionary, threads)
     names = _checked_columns(df, columns)
     _, types = _pyspark()
     schema = _with_types(df, names, types.BinaryType())
+    dictionary = _portable(dictionary)
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         from s4_codec.arrow import compress_table
 
-        yield from compress_table(batches, names, codec=codec, level=level, format=format)
+        yield from compress_table(
+            batches,
+            names,
+            codec=codec,
+            level=level,
+            format=format,
+            threads=threads,
+            dictionary=dictionary,
+        )
 
     return df.mapInArrow(run, schema)
 
@@ -100,23 +121,35 @@ def decompress_columns(
     *,
     codec: Codec | None = None,
     format: Format = "s4",
+    max_output_size: int | None = None,
     on_error: OnError = "raise",
     as_string: bool = False,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any:
     """Returns ``df`` with the named columns decompressed: BinaryType, or
     StringType with ``as_string=True``. A corrupt cell fails the job with the
     S4 exception class and row in the Spark error, or becomes null with
     ``on_error="null"``."""
-    check_decompress_args(codec, format, None, on_error, None)
+    _internal.check_decompress_args(codec, format, dictionary, max_output_size, on_error, threads)
     names = _checked_columns(df, columns)
     _, types = _pyspark()
     schema = _with_types(df, names, types.StringType() if as_string else types.BinaryType())
+    dictionary = _portable(dictionary)
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         from s4_codec.arrow import decompress_table
 
         yield from decompress_table(
-            batches, names, codec=codec, format=format, on_error=on_error, as_string=as_string
+            batches,
+            names,
+            codec=codec,
+            format=format,
+            max_output_size=max_output_size,
+            on_error=on_error,
+            as_string=as_string,
+            threads=threads,
+            dictionary=dictionary,
         )
 
     return df.mapInArrow(run, schema)
@@ -141,14 +174,29 @@ def _arrow_udf(kernel: Any, return_type: str) -> Any:
     return functions.pandas_udf(via_pandas, return_type)
 
 
-def compress_udf(*, codec: Codec = "zstd", level: int | None = None, format: Format = "s4") -> Any:
+def compress_udf(
+    *,
+    codec: Codec = "zstd",
+    level: int | None = None,
+    format: Format = "s4",
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
+) -> Any:
     """A UDF compressing a binary or string column into binary."""
-    check_compress_args(codec, level, format, None)
+    _internal.check_compress_args(codec, level, format, dictionary, threads)
+    dictionary = _portable(dictionary)
 
     def kernel(values: Any) -> Any:
         from s4_codec.arrow import compress
 
-        return compress(values, codec=codec, level=level, format=format)
+        return compress(
+            values,
+            codec=codec,
+            level=level,
+            format=format,
+            threads=threads,
+            dictionary=dictionary,
+        )
 
     return _arrow_udf(kernel, "binary")
 
@@ -157,28 +205,40 @@ def decompress_udf(
     *,
     codec: Codec | None = None,
     format: Format = "s4",
+    max_output_size: int | None = None,
     on_error: OnError = "raise",
     as_string: bool = False,
+    threads: int | None = None,
+    dictionary: Buffer | None = None,
 ) -> Any:
     """A UDF decompressing a binary column (into string with ``as_string``)."""
-    check_decompress_args(codec, format, None, on_error, None)
+    _internal.check_decompress_args(codec, format, dictionary, max_output_size, on_error, threads)
+    dictionary = _portable(dictionary)
 
     def kernel(values: Any) -> Any:
         from s4_codec.arrow import decompress
 
         return decompress(
-            values, codec=codec, format=format, on_error=on_error, as_string=as_string
+            values,
+            codec=codec,
+            format=format,
+            max_output_size=max_output_size,
+            on_error=on_error,
+            as_string=as_string,
+            threads=threads,
+            dictionary=dictionary,
         )
 
     return _arrow_udf(kernel, "string" if as_string else "binary")
 
 
-def crc32c_udf() -> Any:
+def crc32c_udf(*, threads: int | None = None) -> Any:
     """A UDF giving the CRC32C of every value as a long (Spark has no uint32)."""
+    _internal.check_compress_args(threads=threads)
 
     def kernel(values: Any) -> Any:
         from s4_codec.arrow import crc32c
 
-        return crc32c(values).cast("int64")
+        return crc32c(values, threads=threads).cast("int64")
 
     return _arrow_udf(kernel, "long")

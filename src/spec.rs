@@ -68,13 +68,18 @@ pub fn codec_kind(name: &str) -> Result<CodecKind> {
         "zstd" => Ok(CodecKind::CpuZstd),
         "gzip" => Ok(CodecKind::CpuGzip),
         "zstd-dict" => Ok(CodecKind::CpuZstdDict),
-        other => CodecKind::from_name(other).ok_or_else(|| {
-            Error::argument(format!(
-                "codec must be 'zstd', 'gzip', 'zstd-dict' or 'passthrough' \
-                 (or their names 'cpu-zstd', 'cpu-gzip', 'cpu-zstd-dict'), got {other:?}"
-            ))
-        }),
+        other => CodecKind::from_name(other).ok_or_else(|| unknown_codec(Some(other))),
     }
+}
+
+/// The error for a codec name nobody knows; `None` is a missing one (an
+/// SQL NULL, a Python None).
+pub fn unknown_codec(name: Option<&str>) -> Error {
+    let got = name.map_or_else(|| "None".to_owned(), |name| format!("'{name}'"));
+    Error::argument(format!(
+        "codec must be one of 'zstd', 'gzip', 'zstd-dict', 'passthrough' \
+         (or 'cpu-zstd', 'cpu-gzip', 'cpu-zstd-dict'), got {got}"
+    ))
 }
 
 /// Whether levels out of a codec's range are clamped (the reference's

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import json_event, require
@@ -317,3 +321,94 @@ def test_dictionary_trained_on_a_column():
     assert s4a.decompress(raw, format="raw", codec="zstd", dictionary=dictionary).equals(values)
     with pytest.raises(ValueError, match="dictionary"):
         s4a.compress(values, codec="gzip", dictionary=dictionary)
+
+
+def test_table_helpers_take_every_option():
+    events = [json_event(i) for i in range(2000)]
+    dictionary = s4_codec.train_dictionary(events, size=8192)
+    table = pa.table({"id": list(range(2000)), "blob": events})
+    packed = s4a.compress_table(table, "blob", dictionary=memoryview(dictionary), threads=2)
+    assert packed.column("blob").equals(s4a.compress(table.column("blob"), dictionary=dictionary))
+    assert s4a.frame_info(packed.column("blob"))[0]["codec"].as_py() == "cpu-zstd-dict"
+    with pytest.raises(s4_codec.S4UnregisteredCodecError, match="row 0"):
+        s4a.decompress_table(packed, "blob")
+    assert s4a.decompress_table(packed, "blob", dictionary=dictionary, threads=1).equals(table)
+    text = s4a.decompress_table(packed, "blob", dictionary=dictionary, as_string=True)
+    assert text.column("blob").type == pa.string()
+    assert text.column("blob").to_pylist() == [e.decode() for e in events]
+    raw = s4a.compress_table(
+        table, ["blob"], codec="zstd-dict", format="raw", dictionary=dictionary
+    )
+    back = s4a.decompress_table(raw, "blob", codec="zstd", format="raw", dictionary=dictionary)
+    assert back.equals(table)
+    with pytest.raises(s4_codec.S4ManifestSizeExceedsLimitError, match="row 0"):
+        s4a.decompress_table(packed, "blob", dictionary=dictionary, max_output_size=10)
+    nulls = s4a.decompress_table(
+        packed, "blob", max_output_size=10, on_error="null", dictionary=dictionary
+    )
+    assert nulls.column("blob").null_count == 2000
+
+
+@pytest.mark.parametrize("threads", [1, 2, 7])
+def test_threads_give_identical_cells(threads):
+    arr = pa.array(VALUES)
+    cells = s4a.compress(arr, threads=threads)
+    assert cells.equals(s4a.compress(arr))
+    assert s4a.decompress(cells, threads=threads).equals(arr)
+    assert s4a.crc32c(arr, threads=threads).equals(s4a.crc32c(arr))
+    table = pa.table({"blob": VALUES})
+    assert s4a.compress_table(table, "blob", threads=threads).column("blob").chunk(0).equals(cells)
+
+
+def test_table_helpers_check_arguments_before_the_first_batch():
+    table = pa.table({"blob": VALUES})
+
+    def batches():
+        raise AssertionError("read a batch")
+        yield
+
+    bad_compress = [
+        {"threads": 0},
+        {"codec": "lz4"},
+        {"format": "zip"},
+        {"codec": "gzip", "level": 10},
+        {"codec": "gzip", "dictionary": b"x" * 64},
+        {"codec": "zstd-dict"},
+    ]
+    for kwargs in bad_compress:
+        for data in (table, batches()):
+            with pytest.raises(ValueError):
+                s4a.compress_table(data, "blob", **kwargs)
+    bad_decompress = [
+        {"threads": 0},
+        {"format": "raw"},
+        {"on_error": "skip"},
+        {"max_output_size": -1},
+    ]
+    for kwargs in bad_decompress:
+        for data in (table, batches()):
+            with pytest.raises(ValueError):
+                s4a.decompress_table(data, "blob", **kwargs)
+
+
+def test_codec_aliases_are_accepted_everywhere():
+    arr = pa.array(VALUES)
+    for short, name in (("zstd", "cpu-zstd"), ("gzip", "cpu-gzip")):
+        cells = s4a.compress(arr, codec=name)
+        assert cells.equals(s4a.compress(arr, codec=short))
+        raw = s4a.compress(arr, codec=name, format="raw")
+        assert s4a.decompress(raw, codec=name, format="raw").equals(arr)
+
+
+def test_typed_usage_passes_mypy():
+    require("mypy")
+    require("polars")
+    typing = Path(__file__).parent / "typing"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(typing / "arrow_usage.py")],
+        capture_output=True,
+        text=True,
+        # A stand-in for the pyarrow types the overloads select on (pyarrow has none).
+        env={**os.environ, "MYPYPATH": str(typing / "stubs")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -165,6 +165,7 @@ def test_nulls_stay_null(con):
 
 def test_parquet_written_by_duckdb_decodes_everywhere(con, tmp_path):
     pl = require("polars")
+    require("s4_codec.polars")  # registers pl.col(...).s4
     path = tmp_path / "x.parquet"
     con.execute(
         "COPY (SELECT id, s4_compress(payload) AS payload FROM blobs WHERE id < 20000 "
@@ -181,6 +182,7 @@ def test_parquet_written_by_duckdb_decodes_everywhere(con, tmp_path):
 
 def test_cells_written_elsewhere_decode_in_duckdb(tmp_path):
     pl = require("polars")
+    require("s4_codec.polars")  # registers pl.col(...).s4
     con = connect()
     expected = BLOBS[:20_000]
     df = pl.DataFrame({"id": range(len(expected)), "payload": pl.Series(expected, dtype=pl.Binary)})

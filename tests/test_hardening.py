@@ -121,7 +121,7 @@ def polars_dtype_sweep(skip: list[str]) -> None:
     """Child side: every dtype × method × engine; one JSON line per case."""
     import polars as pl
 
-    import s4_codec  # noqa: F401  (registers .s4)
+    import s4_codec.polars  # noqa: F401  (registers .s4)
 
     cells = pl.Series("x", [b"abc", None]).to_frame().select(pl.col("x").s4.compress())["x"]
     out_types = {

@@ -345,3 +345,59 @@ def test_train_dictionary_beats_plain_zstd():
     with_dict = sum(len(CpuZstdDict(dictionary).compress(s)[0]) for s in samples[:500])
     plain = sum(len(CpuZstd().compress(s)[0]) for s in samples[:500])
     assert with_dict * 2 <= plain
+
+
+def test_io_primitives_read_headers_layouts_and_crcs():
+    data = b"".join(json_event(i) for i in range(120_000))  # > 4 MiB: two frames
+    obj = encode_s4_object(data)
+    body = obj["body"]
+    first = s4_codec._internal.frame_header(body[:28])
+    assert first["padding"] is False and first["codec"] == "cpu-zstd"
+    assert first["stored_size"] == 28 + first["compressed_size"]
+    part = s4_codec._internal.encode_s4_part(data[: 5 << 20])
+    padding = s4_codec._internal.frame_header(part[first_frame_size(part) :][:12])
+    assert padding == {"padding": True, "stored_size": len(part) - first_frame_size(part)}
+    with pytest.raises(s4_codec.S4FrameError):
+        s4_codec._internal.frame_header(b"S4F2")
+    layout = s4_codec._internal.object_layout
+    assert layout(obj["metadata"]) == "framed"
+    assert layout(encode_s4_object(data, "gzip")["metadata"]) == "whole"
+    assert layout({"content-type": "x"}) == layout(None, b"PK") == "plain"
+    assert layout(None, body[:4]) == "framed"
+    a, b = data[:1000], data[1000:]
+    combine = s4_codec._internal.crc32c_combine
+    assert combine(s4_codec.crc32c(a), s4_codec.crc32c(b), len(b)) == s4_codec.crc32c(data)
+
+
+def first_frame_size(body: bytes) -> int:
+    return s4_codec._internal.frame_header(body[:28])["stored_size"]
+
+
+def test_range_decoder_assembles_pieces_in_any_order():
+    data = b"".join(json_event(i) for i in range(300_000))  # about 3 frames
+    obj = encode_s4_object(data)
+    entries = decode_index(obj["sidecar"])["entries"]
+    assert len(entries) >= 3
+    RangeDecoder = s4_codec._internal.RangeDecoder
+    for start, end in [(0, len(data)), (5, len(data) - 7), (4 << 20, (4 << 20) + 1), (9, 9)]:
+        rd = RangeDecoder(obj["sidecar"], start, end, source_size=len(obj["body"]))
+        for first, stop in reversed(rd.pending):
+            piece = obj["body"][first:stop]
+            assert rd.decode(piece, first) == 1
+        assert rd.pending == [] and rd.finish() == data[start:end]
+        with pytest.raises(RuntimeError):
+            rd.decode(obj["body"], 0)
+    rd = RangeDecoder(obj["sidecar"])
+    assert rd.decode(obj["body"][: entries[1]["compressed_offset"]], 0) == 1
+    with pytest.raises(RuntimeError, match="not decoded yet"):
+        rd.finish()
+    corrupt = bytearray(obj["body"])
+    corrupt[entries[1]["compressed_offset"] + 40] ^= 0xFF
+    with pytest.raises(s4_codec.S4_ERRORS, match="frame 1"):
+        rd.decode(bytes(corrupt), 0)
+    assert len(rd.pending) == len(entries) - 1  # the failed frame waits again
+    assert rd.decode(obj["body"], 0) == len(entries) - 1 and rd.finish() == data
+    with pytest.raises(s4_codec.S4IndexError, match="stale"):
+        RangeDecoder(obj["sidecar"], source_size=len(obj["body"]) + 1)
+    with pytest.raises(s4_codec.S4ManifestSizeExceedsLimitError):
+        RangeDecoder(obj["sidecar"], max_output_size=10)

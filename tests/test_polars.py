@@ -144,7 +144,7 @@ def test_parquet_round_trip(tmp_path):
 STREAMING_WRITE = """
 import sys
 import polars as pl
-import s4_codec
+import s4_codec.polars
 rows = 2_000_000
 df = pl.DataFrame({"id": pl.int_range(0, rows, eager=True)}).with_columns(
     text=pl.concat_str(pl.lit("event "), pl.col("id").cast(pl.String), pl.lit(" user "),
@@ -156,7 +156,7 @@ df.select("id", pl.col("text").s4.compress()).write_parquet(sys.argv[1], row_gro
 STREAMING_READ = """
 import resource, sys
 import polars as pl
-import s4_codec
+import s4_codec.polars
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 total = (pl.scan_parquet(sys.argv[1])
          .select(pl.col("text").s4.decompress(as_string=True).str.len_bytes().sum())
@@ -199,3 +199,79 @@ def test_dictionary_compression():
     assert back["blob"].to_list() == events
     arrow_back = s4a.decompress(packed["blob"].to_arrow(), dictionary=dictionary)
     assert arrow_back.to_pylist() == events
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2, 5])
+def test_threads_option(threads):
+    df = frame()
+    packed = df.select(pl.col("blob").s4.compress(threads=threads))
+    assert packed["blob"].to_list() == s4a.compress(pa.array(VALUES, pa.binary())).to_pylist()
+    back = packed.lazy().select(
+        pl.col("blob").s4.decompress(threads=threads),
+        text=s4pl.decompress("blob", as_string=True, threads=threads),
+        crc=pl.col("blob").s4.crc32c(threads=threads),
+    )
+    out = back.collect()
+    assert out["blob"].to_list() == VALUES
+    assert out["text"].to_list() == [None if v is None else v.decode() for v in VALUES]
+    crcs = df.select(s4pl.crc32c(pl.col("blob"), threads=threads))["blob"].to_list()
+    assert crcs == [None if v is None else s4_codec.crc32c(v) for v in VALUES]
+
+
+def test_bad_options_fail_when_the_expression_is_built():
+    builders = [
+        lambda: pl.col("x").s4.compress(threads=0),
+        lambda: pl.col("x").s4.decompress(threads=0),
+        lambda: pl.col("x").s4.crc32c(threads=0),
+        lambda: s4pl.crc32c("x", threads=0),
+        lambda: s4pl.decompress("x", max_output_size=-1),
+        lambda: s4pl.compress("x", codec="zstd-dict"),
+        lambda: s4pl.compress("x", codec="gzip", dictionary=b"x" * 64),
+    ]
+    for build in builders:
+        with pytest.raises(ValueError):
+            build()
+
+
+def test_dictionary_as_any_buffer_and_limits():
+    events = [json_event(i) for i in range(3000)]
+    dictionary = s4_codec.train_dictionary(events, size=8192)
+    df = pl.DataFrame({"blob": events})
+    packed = df.select(s4pl.compress("blob", codec="zstd-dict", dictionary=memoryview(dictionary)))
+    arrow = s4a.compress(pa.array(events, pa.large_binary()), dictionary=dictionary)
+    assert packed["blob"].to_list() == arrow.to_pylist()
+    back = packed.select(
+        pl.col("blob").s4.decompress(dictionary=bytearray(dictionary), as_string=True, threads=2)
+    )
+    assert back["blob"].to_list() == [e.decode() for e in events]
+    with pytest.raises(pl.exceptions.ComputeError, match="S4ManifestSizeExceedsLimitError"):
+        packed.select(pl.col("blob").s4.decompress(dictionary=dictionary, max_output_size=10))
+    nulls = packed.select(
+        pl.col("blob").s4.decompress(dictionary=dictionary, max_output_size=10, on_error="null")
+    )
+    assert nulls["blob"].null_count() == len(events)
+    raw = df.select(pl.col("blob").s4.compress(format="raw", dictionary=dictionary))
+    back = raw.select(
+        s4pl.decompress("blob", codec="cpu-zstd", format="raw", dictionary=dictionary)
+    )
+    assert back["blob"].to_list() == events
+
+
+def test_namespace_registered_by_importing_s4_codec_polars():
+    code = (
+        "import sys, polars as pl, s4_codec\n"
+        "assert not hasattr(pl.col('x'), 's4')\n"
+        "import s4_codec.polars\n"
+        "print(pl.DataFrame({'x': [b'a']}).select(pl.col('x').s4.crc32c()).item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == s4_codec.crc32c(b"a")
+    code = (
+        "import polars as pl, s4_codec\n"
+        "print(pl.DataFrame({'x': [b'a']}).select(s4_codec.col('x').s4.crc32c()).item())\n"
+        "print(pl.DataFrame({'x': [b'a']}).select(pl.col('x').s4.crc32c()).item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert [int(v) for v in out.stdout.split()] == [s4_codec.crc32c(b"a")] * 2

@@ -180,6 +180,7 @@ def test_arrow_empty_chunked_arrays(layout):
 )
 def test_polars_round_trip(text, values, codec, fmt, lazy):
     pl = require("polars")
+    require("s4_codec.polars")  # registers pl.col(...).s4
     if not text:
         values = [None if v is None else v.encode() for v in values]
     df = pl.DataFrame({"x": values}, schema={"x": pl.String if text else pl.Binary})

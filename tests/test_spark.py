@@ -145,6 +145,7 @@ def test_bad_columns_fail_before_any_job(spark):
 def test_parquet_interop_both_ways(spark, tmp_path):
     pq = require("pyarrow.parquet")
     pl = require("polars")
+    require("s4_codec.polars")  # registers pl.col(...).s4
     zstandard = require("zstandard")
     from s4_codec.spark import compress_columns, decompress_columns
 
@@ -186,3 +187,68 @@ def test_import_without_pyspark_names_the_extra(monkeypatch):
     importlib.reload(spark_module)
     with pytest.raises(ImportError, match=r"s4-codec\[spark\]"):
         spark_module.compress_udf()
+
+
+def test_options_of_the_arrow_functions(spark):
+    from pyspark.sql import functions as F
+
+    from s4_codec.spark import (
+        compress_columns,
+        compress_udf,
+        crc32c_udf,
+        decompress_columns,
+        decompress_udf,
+    )
+
+    dictionary = s4_codec.train_dictionary([b for _, b, _ in ROWS if b], size=4096)
+    df = frame(spark)
+    packed = compress_columns(df, "blob", threads=1, dictionary=memoryview(dictionary))
+    cells = {r["id"]: r["blob"] for r in packed.collect()}
+    expected = s4a.compress(pa.array([b for _, b, _ in ROWS]), dictionary=dictionary).to_pylist()
+    assert [None if cells[i] is None else bytes(cells[i]) for i, _, _ in ROWS] == expected
+    back = decompress_columns(packed, "blob", threads=2, dictionary=dictionary, as_string=True)
+    assert dict(back.select("id", "blob").collect()) == {
+        i: None if b is None else b.decode() for i, b, _ in ROWS
+    }
+    limited = decompress_columns(
+        packed, "blob", dictionary=dictionary, max_output_size=10, on_error="null"
+    )
+    assert limited.filter(F.col("blob").isNotNull()).count() == 0
+
+    pack = compress_udf(codec="zstd-dict", dictionary=dictionary, threads=2)
+    unpack = decompress_udf(dictionary=dictionary, threads=1, max_output_size=1 << 20)
+    limit = decompress_udf(dictionary=dictionary, max_output_size=10, on_error="null")
+    crc = crc32c_udf(threads=1)
+    udfs = df.select("id", pack("blob").alias("z"), crc("blob").alias("crc")).select(
+        "id", unpack("z").alias("blob"), limit("z").alias("limited"), "crc"
+    )
+    rows = {r["id"]: r for r in udfs.collect()}
+    for i, blob, _ in ROWS:
+        assert (None if rows[i]["blob"] is None else bytes(rows[i]["blob"])) == blob
+        assert rows[i]["limited"] is None
+        assert rows[i]["crc"] == (None if blob is None else s4_codec.crc32c(blob))
+
+
+def test_bad_options_fail_before_any_job(spark):
+    from s4_codec.spark import (
+        compress_columns,
+        compress_udf,
+        crc32c_udf,
+        decompress_columns,
+        decompress_udf,
+    )
+
+    df = frame(spark)
+    calls = [
+        lambda: compress_columns(df, "blob", threads=0),
+        lambda: decompress_columns(df, "blob", threads=0),
+        lambda: decompress_columns(df, "blob", max_output_size=-1),
+        lambda: compress_columns(df, "blob", codec="gzip", dictionary=b"x" * 64),
+        lambda: compress_udf(threads=0),
+        lambda: decompress_udf(threads=0),
+        lambda: decompress_udf(format="raw"),
+        lambda: crc32c_udf(threads=0),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError):
+            call()

@@ -298,12 +298,13 @@ type KernelResult = Result<ArrayRef, KernelError>;
 pub fn arrow_compress<'py>(
     py: Python<'py>,
     values: AnyArray,
-    codec: &str,
+    codec: Option<&str>,
     level: Option<i32>,
     format: &str,
     threads: Option<usize>,
     dictionary: Option<ByteView<'py>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let codec = codec.ok_or_else(|| spec::unknown_codec(None))?;
     let codec = spec::encoder(codec, level, dictionary_arg(dictionary)?, Levels::Refuse)?;
     let format: CellFormat = format.parse()?;
     let threads = spec::threads(threads)?;

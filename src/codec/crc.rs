@@ -24,6 +24,16 @@ fn parallel(data: &[u8]) -> u32 {
     crc32c::crc32c_combine(a, b, right.len())
 }
 
+/// CRC32C of two byte runs joined, from the CRCs of each.
+pub fn combine(first: u32, second: u32, second_len: u64) -> u32 {
+    // Combining is linear in `first` (shift it past `second`, then xor), so
+    // a zero `first` (e.g. nothing before) gives `second` without the costly shift.
+    if second_len == 0 || first == 0 {
+        return if second_len == 0 { first } else { second };
+    }
+    crc32c::crc32c_combine(first, second, second_len as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

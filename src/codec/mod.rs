@@ -97,6 +97,25 @@ impl fmt::Display for CodecKind {
     }
 }
 
+/// What one decode produced, and which checks it already ran.
+struct Decoded {
+    len: usize,
+    /// The gzip trailer, still to be verified against the output.
+    trailer: Option<gzip::Trailer>,
+    /// CRC32C of the output, when the decoder computed it as it went.
+    crc32c: Option<u32>,
+}
+
+impl Decoded {
+    fn unchecked(len: usize) -> Self {
+        Decoded {
+            len,
+            trailer: None,
+            crc32c: None,
+        }
+    }
+}
+
 /// A CPU codec with its settings. Cheap to clone and share between threads:
 /// engine contexts live in thread-locals, not here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,19 +218,33 @@ impl Codec {
         })
     }
 
-    /// Decodes `src` into `dst` without any manifest check: the bytes
-    /// written and the gzip trailer to verify, or `None` when the output does
-    /// not fit `dst`.
+    /// Decodes `src` into `dst` without any manifest check, or `None` when
+    /// the output does not fit `dst`. With `checksum`, zstd output is
+    /// checksummed block by block as it is written, while still in cache.
     fn decode(
         &self,
         src: &[u8],
         dst: &mut [MaybeUninit<u8>],
-    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+        checksum: bool,
+    ) -> Result<Option<Decoded>> {
         Ok(match self {
-            Codec::Passthrough => copy_into(src, dst).map(|n| (n, None)),
-            Codec::Zstd { .. } => zstd::decompress(src, dst)?.map(|n| (n, None)),
-            Codec::ZstdDict { dict, .. } => dict.decompress(src, dst)?.map(|n| (n, None)),
-            Codec::Gzip { .. } => gzip::decompress(src, dst)?.map(|(n, t)| (n, Some(t))),
+            Codec::Passthrough => copy_into(src, dst).map(Decoded::unchecked),
+            Codec::Zstd { .. } if !checksum => zstd::decompress(src, dst)?.map(Decoded::unchecked),
+            Codec::Zstd { .. } => {
+                let mut crc = 0;
+                let mut sink = |block: &[u8]| crc = crc32c::crc32c_append(crc, block);
+                zstd::decompress_blocks(src, dst, &mut sink)?.map(|len| Decoded {
+                    len,
+                    trailer: None,
+                    crc32c: Some(crc),
+                })
+            }
+            Codec::ZstdDict { dict, .. } => dict.decompress(src, dst)?.map(Decoded::unchecked),
+            Codec::Gzip { .. } => gzip::decompress(src, dst)?.map(|(len, trailer)| Decoded {
+                len,
+                trailer: Some(trailer),
+                crc32c: None,
+            }),
         })
     }
 
@@ -225,30 +258,32 @@ impl Codec {
         dst: &mut [MaybeUninit<u8>],
     ) -> Result<()> {
         let capacity = dst.len();
-        let Some((produced, trailer)) = self.decode(src, dst)? else {
+        let Some(decoded) = self.decode(src, dst, true)? else {
             return Err(self.too_long(src, original_size, capacity));
         };
-        // SAFETY: the engine initialised the first `produced` bytes.
-        let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), produced) };
-        self.check_output(out, trailer, original_size, crc)
+        // SAFETY: the engine initialised the first `decoded.len` bytes.
+        let out = unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), decoded.len) };
+        self.check_output(out, &decoded, original_size, crc)
     }
 
-    /// The §3 checks of decoded bytes: the gzip trailer, then size, then CRC32C.
+    /// The §3 checks of decoded bytes: the gzip trailer, then size, then
+    /// CRC32C (unless the decoder computed it already).
     fn check_output(
         &self,
         out: &[u8],
-        trailer: Option<gzip::Trailer>,
+        decoded: &Decoded,
         original_size: u64,
         crc: u32,
     ) -> Result<()> {
         // The gzip trailer and the S4 CRC are independent passes over the
         // output: run them side by side on large outputs.
-        let (trailer_ok, got) = match trailer {
-            Some(t) if out.len() >= PARALLEL_CHECK_MIN_BYTES => {
+        let (trailer_ok, got) = match (decoded.trailer, decoded.crc32c) {
+            (_, Some(got)) => (Ok(()), got),
+            (Some(t), None) if out.len() >= PARALLEL_CHECK_MIN_BYTES => {
                 rayon::join(|| t.verify(out), || crc32c(out))
             }
-            Some(t) => (t.verify(out), crc32c(out)),
-            None => (Ok(()), crc32c(out)),
+            (Some(t), None) => (t.verify(out), crc32c(out)),
+            (None, None) => (Ok(()), crc32c(out)),
         };
         trailer_ok?;
         check_manifest(out.len(), got, original_size, crc)
@@ -293,19 +328,21 @@ impl Codec {
     }
 
     /// Decodes `src` onto the end of `out`, growing it as output is produced
-    /// (see `RESERVE_AHEAD_MAX`); `first_guess` sizes the first attempt.
-    /// Returns the bytes appended and the gzip trailer to verify, or `None`
-    /// when more than `ceiling` bytes would come out. Unless it returns
+    /// (see `RESERVE_AHEAD_MAX`); `first_guess` sizes the first attempt and
+    /// `checksum` asks for the CRC32C of the output where the decoder can
+    /// compute it on the way. Returns what was decoded, or `None` when more
+    /// than `ceiling` bytes would come out. Unless it returns
     /// `Some`, `out` is left as it was.
     fn decode_growing(
         &self,
         src: &[u8],
         first_guess: u64,
         ceiling: u64,
+        checksum: bool,
         out: &mut Vec<u8>,
-    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+    ) -> Result<Option<Decoded>> {
         let start = out.len();
-        let result = self.decode_growing_unchecked(src, first_guess, ceiling, out);
+        let result = self.decode_growing_unchecked(src, first_guess, ceiling, checksum, out);
         if !matches!(result, Ok(Some(_))) {
             out.truncate(start);
         }
@@ -317,8 +354,9 @@ impl Codec {
         src: &[u8],
         first_guess: u64,
         ceiling: u64,
+        checksum: bool,
         out: &mut Vec<u8>,
-    ) -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+    ) -> Result<Option<Decoded>> {
         let start = out.len();
         let ceiling = usize::try_from(ceiling).unwrap_or(usize::MAX);
         let first_guess = usize::try_from(first_guess).unwrap_or(usize::MAX);
@@ -333,9 +371,9 @@ impl Codec {
             Codec::ZstdDict { dict, .. } => Some(Some(dict.ddict())),
             _ => None,
         };
-        let stream = |out: &mut Vec<u8>| -> Result<Option<(usize, Option<gzip::Trailer>)>> {
+        let stream = |out: &mut Vec<u8>| -> Result<Option<Decoded>> {
             let ddict = streaming_dict.flatten();
-            Ok(zstd::decompress_growing(src, ddict, ceiling, out)?.map(|n| (n, None)))
+            Ok(zstd::decompress_growing(src, ddict, ceiling, out)?.map(Decoded::unchecked))
         };
         if streaming_dict.is_some() && first_guess > cap {
             // zstd grows its output as it goes: no attempt is wasted.
@@ -343,12 +381,12 @@ impl Codec {
         }
         loop {
             try_reserve(out, cap)?;
-            if let Some((produced, trailer)) =
-                self.decode(src, &mut out.spare_capacity_mut()[..cap])?
+            if let Some(decoded) =
+                self.decode(src, &mut out.spare_capacity_mut()[..cap], checksum)?
             {
-                // SAFETY: the engine initialised `produced` bytes.
-                unsafe { out.set_len(start + produced) };
-                return Ok(Some((produced, trailer)));
+                // SAFETY: the engine initialised `decoded.len` bytes.
+                unsafe { out.set_len(start + decoded.len) };
+                return Ok(Some(decoded));
             }
             if cap >= ceiling {
                 return Ok(None);
@@ -381,13 +419,13 @@ impl Codec {
         }
         let first_guess = declared.unwrap_or(4 * src.len() as u64).max(64);
         let start = out.len();
-        match self.decode_growing(src, first_guess, ceiling, out)? {
-            Some((produced, trailer)) => {
-                if let Some(Err(err)) = trailer.map(|t| t.verify(&out[start..])) {
+        match self.decode_growing(src, first_guess, ceiling, false, out)? {
+            Some(decoded) => {
+                if let Some(Err(err)) = decoded.trailer.map(|t| t.verify(&out[start..])) {
                     out.truncate(start);
                     return Err(err);
                 }
-                Ok(produced)
+                Ok(decoded.len)
             }
             None if ceiling == limit => Err(Error::ManifestSizeExceedsLimit {
                 requested: limit.saturating_add(1),
@@ -408,8 +446,8 @@ impl Codec {
     ) -> Result<()> {
         let cap = self.output_capacity(src.len(), original_size)?;
         let start = out.len();
-        let result = match self.decode_growing(src, cap as u64, cap as u64, out)? {
-            Some((_, trailer)) => self.check_output(&out[start..], trailer, original_size, crc),
+        let result = match self.decode_growing(src, cap as u64, cap as u64, true, out)? {
+            Some(decoded) => self.check_output(&out[start..], &decoded, original_size, crc),
             None => Err(self.too_long(src, original_size, cap)),
         };
         if result.is_err() {

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use zstd_safe::{CCtx, CParameter, DCtx, DDict, InBuffer, OutBuffer, WriteBuf};
@@ -228,6 +229,104 @@ pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usiz
     check_windows(src)?;
     let mut out = UninitBuf::new(dst);
     decode_result(with_dctx(|dctx| dctx.decompress(&mut out, src)))
+}
+
+/// A context for zstd's bufferless API, which decodes one block per call
+/// straight into the caller's buffer (zstd-safe does not wrap it).
+struct BlockDCtx(NonNull<zstd_sys::ZSTD_DCtx>);
+
+impl Drop for BlockDCtx {
+    fn drop(&mut self) {
+        // SAFETY: created by ZSTD_createDCtx, freed once.
+        unsafe { zstd_sys::ZSTD_freeDCtx(self.0.as_ptr()) };
+    }
+}
+
+thread_local! {
+    static BLOCK_DCTX: RefCell<Option<BlockDCtx>> = const { RefCell::new(None) };
+}
+
+/// Output runs handed to a `decompress_blocks` sink: zstd blocks (at most
+/// 128 KiB each), so each run is still in cache when the sink reads it.
+pub type BlockSink<'a> = &'a mut dyn FnMut(&[u8]);
+
+/// Like [`decompress`], but block by block: after each block is written
+/// into `dst`, its bytes go to `sink` (e.g. a CRC32C that then reads them
+/// from cache instead of in a second pass over the whole output).
+pub fn decompress_blocks(
+    src: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+    sink: BlockSink<'_>,
+) -> Result<Option<usize>> {
+    if src.is_empty() {
+        return Err(Error::io("incomplete frame"));
+    }
+    check_windows(src)?;
+    BLOCK_DCTX.with_borrow_mut(|slot| {
+        let ctx = match slot {
+            Some(ctx) => ctx,
+            None => {
+                // SAFETY: plain allocation; null means out of memory.
+                let raw = NonNull::new(unsafe { zstd_sys::ZSTD_createDCtx() })
+                    .ok_or_else(|| Error::Backend("zstd could not allocate a decoder".into()))?;
+                slot.insert(BlockDCtx(raw))
+            }
+        };
+        decode_blocks(ctx.0.as_ptr(), src, dst, sink)
+    })
+}
+
+fn decode_blocks(
+    dctx: *mut zstd_sys::ZSTD_DCtx,
+    src: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+    sink: BlockSink<'_>,
+) -> Result<Option<usize>> {
+    let is_error = |code: usize| unsafe { zstd_sys::ZSTD_isError(code) } != 0;
+    let (mut pos, mut written) = (0usize, 0usize);
+    // Every frame (skippable ones included) starts afresh; the output of
+    // all of them is one contiguous run, as one-shot decoding gives.
+    while pos < src.len() {
+        // SAFETY: a valid context; begin resets it for a new frame.
+        let code = unsafe { zstd_sys::ZSTD_decompressBegin(dctx) };
+        if is_error(code) {
+            return Err(zstd_error(code));
+        }
+        loop {
+            // SAFETY: a valid context.
+            let need = unsafe { zstd_sys::ZSTD_nextSrcSizeToDecompress(dctx) };
+            if need == 0 {
+                break;
+            }
+            let Some(input) = pos.checked_add(need).and_then(|end| src.get(pos..end)) else {
+                return Err(Error::io("incomplete frame"));
+            };
+            let out = &mut dst[written..];
+            // SAFETY: `out` is writable for `out.len()` bytes and follows the
+            // frame's earlier output contiguously, as the API requires;
+            // `input` is exactly the `need` bytes asked for.
+            let produced = unsafe {
+                zstd_sys::ZSTD_decompressContinue(
+                    dctx,
+                    out.as_mut_ptr().cast(),
+                    out.len(),
+                    input.as_ptr().cast(),
+                    need,
+                )
+            };
+            if is_error(produced) {
+                return decode_result(Err(produced));
+            }
+            pos += need;
+            if produced > 0 {
+                // SAFETY: zstd wrote `produced` bytes at the start of `out`.
+                let block = unsafe { std::slice::from_raw_parts(out.as_ptr().cast(), produced) };
+                sink(block);
+                written += produced;
+            }
+        }
+    }
+    Ok(Some(written))
 }
 
 /// Streams every frame of `src` onto `out`, growing it only as output is

@@ -4,6 +4,7 @@ pub(crate) mod buffers;
 pub(crate) mod errors;
 mod objects;
 mod options;
+mod ranges;
 mod scalar;
 
 use pyo3::prelude::*;
@@ -15,9 +16,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scalar::CpuZstd>()?;
     m.add_class::<scalar::CpuGzip>()?;
     m.add_function(wrap_pyfunction!(scalar::crc32c, m)?)?;
+    m.add_function(wrap_pyfunction!(scalar::crc32c_combine, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::decompress_raw, m)?)?;
     objects::register(m)?;
     options::register(m)?;
+    ranges::register(m)?;
     Ok(())
 }

@@ -138,6 +138,47 @@ pub fn encode_s4_part<'py>(
     bytes_from(py, &part)
 }
 
+/// The header at the start of `data` without its payload: a data frame's
+/// header fields, or `{"padding": True}`; both with `stored_size`, the bytes
+/// the frame occupies (header included).
+#[pyfunction]
+pub fn frame_header<'py>(py: Python<'py>, data: ByteView<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let (out, stored) = match frame::peek(data.as_slice())? {
+        frame::Extent::Padding { stored } => {
+            let out = PyDict::new(py);
+            out.set_item("padding", true)?;
+            (out, stored)
+        }
+        frame::Extent::Frame(header) => {
+            let out = header_dict(py, &header)?;
+            out.set_item("padding", false)?;
+            (
+                out,
+                header.compressed_size + frame::FRAME_HEADER_BYTES as u64,
+            )
+        }
+    };
+    out.set_item("stored_size", stored)?;
+    Ok(out)
+}
+
+/// How the gateway's GET serves an object with `metadata` (FORMAT.md §8.5):
+/// `"framed"`, `"whole"` (one payload described by the manifest) or
+/// `"plain"`. `head`, the body's first bytes, decides only without metadata.
+#[pyfunction]
+#[pyo3(signature = (metadata = None, head = None))]
+pub fn object_layout(
+    metadata: Option<HashMap<String, String>>,
+    head: Option<ByteView<'_>>,
+) -> &'static str {
+    let head = head.as_ref().map_or(&[][..], ByteView::as_slice);
+    match object::layout(metadata.as_ref(), head) {
+        object::Layout::Framed => "framed",
+        object::Layout::Whole => "whole",
+        object::Layout::Plain => "plain",
+    }
+}
+
 /// Decodes a stored body as the gateway's GET would; optionally only the
 /// original bytes `[start, end)` with the object's sidecar.
 #[pyfunction]
@@ -434,6 +475,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pick_chunk_size, m)?)?;
     m.add_function(wrap_pyfunction!(encode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(encode_s4_part, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_header, m)?)?;
+    m.add_function(wrap_pyfunction!(object_layout, m)?)?;
     m.add_function(wrap_pyfunction!(decode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(plan_range, m)?)?;
     m.add_function(wrap_pyfunction!(decode_index, m)?)?;

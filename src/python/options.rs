@@ -12,12 +12,13 @@ use crate::spec::{self, CellFormat, Levels, OnError};
 #[pyfunction]
 #[pyo3(signature = (codec = "zstd", level = None, format = "s4", dictionary = None, threads = None))]
 pub fn check_compress_args(
-    codec: &str,
+    codec: Option<&str>,
     level: Option<i32>,
     format: &str,
     dictionary: Option<ByteView<'_>>,
     threads: Option<usize>,
 ) -> PyResult<()> {
+    let codec = codec.ok_or_else(|| spec::unknown_codec(None))?;
     spec::encoder(codec, level, dictionary_arg(dictionary)?, Levels::Refuse)?;
     format.parse::<CellFormat>()?;
     spec::threads(threads)?;

@@ -171,11 +171,24 @@ impl CpuGzip {
     }
 }
 
+/// Below this size `crc32c` keeps the GIL: the checksum takes less time than
+/// handing the GIL over and back (the `crc32c` package draws the same line).
+const CRC_DETACH_MIN_BYTES: usize = 32 << 10;
+
 /// CRC32C (Castagnoli) of a bytes-like object.
 #[pyfunction]
 pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
     let src = data.as_slice();
+    if src.len() < CRC_DETACH_MIN_BYTES {
+        return Ok(crate::codec::crc::crc32c(src));
+    }
     detached(py, || Ok(crate::codec::crc::crc32c(src)))
+}
+
+/// CRC32C of `a + b` from `crc32c(a)`, `crc32c(b)` and `len(b)`.
+#[pyfunction]
+pub fn crc32c_combine(crc1: u32, crc2: u32, len2: u64) -> u32 {
+    crate::codec::crc::combine(crc1, crc2, len2)
 }
 
 /// Decodes a bare zstd frame or gzip member whose size nobody states

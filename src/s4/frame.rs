@@ -62,9 +62,9 @@ fn payload_len(declared: u64, available: usize) -> Result<usize> {
     Ok(len)
 }
 
-/// Parses one S4F2 frame at the start of `data` (no padding skipping):
-/// returns its header, payload and the bytes after it.
-pub fn read_frame(data: &[u8]) -> Result<(FrameHeader, &[u8], &[u8])> {
+/// Parses the 28-byte S4F2 header at the start of `data` (FORMAT.md §8.3
+/// step 4, before the payload check).
+fn parse_header(data: &[u8]) -> Result<FrameHeader> {
     if data.len() < FRAME_HEADER_BYTES {
         return Err(too_short(data.len(), FRAME_HEADER_BYTES));
     }
@@ -78,16 +78,53 @@ pub fn read_frame(data: &[u8]) -> Result<(FrameHeader, &[u8], &[u8])> {
     let id = u32_at(data, 4);
     let codec =
         CodecKind::from_id(id).ok_or_else(|| Error::Frame(format!("unknown codec id {id}")))?;
-    let compressed_size = u64_at(data, 16);
-    let rest = &data[FRAME_HEADER_BYTES..];
-    let len = payload_len(compressed_size, rest.len())?;
-    let header = FrameHeader {
+    Ok(FrameHeader {
         codec,
         original_size: u64_at(data, 8),
-        compressed_size,
+        compressed_size: u64_at(data, 16),
         crc32c: u32_at(data, 24),
-    };
+    })
+}
+
+/// Parses one S4F2 frame at the start of `data` (no padding skipping):
+/// returns its header, payload and the bytes after it.
+pub fn read_frame(data: &[u8]) -> Result<(FrameHeader, &[u8], &[u8])> {
+    let header = parse_header(data)?;
+    let rest = &data[FRAME_HEADER_BYTES..];
+    let len = payload_len(header.compressed_size, rest.len())?;
     Ok((header, &rest[..len], &rest[len..]))
+}
+
+/// What starts at some offset of a body, read from a header alone (for
+/// readers that fetch headers before payloads, e.g. walking a multipart
+/// body that has no sidecar with small range reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// An S4P1 padding frame of `stored` bytes, header included.
+    Padding { stored: u64 },
+    /// An S4F2 data frame; it occupies `FRAME_HEADER_BYTES + compressed_size`.
+    Frame(FrameHeader),
+}
+
+/// Reads the header at the start of `data`: 12 bytes for padding, 28 for a
+/// data frame; the payload need not be there.
+pub fn peek(data: &[u8]) -> Result<Extent> {
+    if data.len() >= 4 && data[..4] == PADDING_MAGIC {
+        if data.len() < PADDING_HEADER_BYTES {
+            return Err(too_short(data.len(), FRAME_HEADER_BYTES));
+        }
+        let stored = u64_at(data, 4).checked_add(PADDING_HEADER_BYTES as u64);
+        let stored = stored.ok_or_else(|| Error::Frame("padding length overflows".into()))?;
+        return Ok(Extent::Padding { stored });
+    }
+    let header = parse_header(data)?;
+    if header.compressed_size > u64::MAX - FRAME_HEADER_BYTES as u64 {
+        return Err(Error::Frame(format!(
+            "frame compressed_size {} overflows",
+            header.compressed_size
+        )));
+    }
+    Ok(Extent::Frame(header))
 }
 
 /// Iterates the data frames of an S4 object body, skipping S4P1 padding.
@@ -229,21 +266,11 @@ pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
             _ => None,
         };
         info.frames += 1;
-        info.crc32c = combine_crc(info.crc32c, header.crc32c, header.original_size);
+        info.crc32c = crate::codec::crc::combine(info.crc32c, header.crc32c, header.original_size);
         info.original_size = info.original_size.saturating_add(header.original_size);
         info.compressed_size = info.compressed_size.saturating_add(header.compressed_size);
     }
     Ok(info)
-}
-
-/// CRC32C of two byte runs joined, from the CRCs of each.
-pub fn combine_crc(first: u32, second: u32, second_len: u64) -> u32 {
-    // Combining is linear in `first` (shift it past `second`, then xor), so
-    // a zero `first` (e.g. nothing before) gives `second` without the costly shift.
-    if second_len == 0 || first == 0 {
-        return if second_len == 0 { first } else { second };
-    }
-    crc32c::crc32c_combine(first, second, second_len as usize)
 }
 
 #[cfg(test)]
@@ -267,7 +294,7 @@ mod tests {
         assert_eq!(info.codec, None);
         for (a, b) in [(&b""[..], &b"xyz"[..]), (b"abc", b"")] {
             let joined = [a, b].concat();
-            let got = combine_crc(crc32c(a), crc32c(b), b.len() as u64);
+            let got = crate::codec::crc::combine(crc32c(a), crc32c(b), b.len() as u64);
             assert_eq!(got, crc32c(&joined), "{a:?} + {b:?}");
         }
         // The shortcut for a zero `first` is what the full combination gives.

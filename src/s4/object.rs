@@ -153,7 +153,7 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<Body> {
     let mut entries = Vec::with_capacity(frames.len());
     let (mut original_offset, mut compressed_offset, mut crc) = (0u64, 0u64, 0u32);
     for ((frame, piece_crc), piece) in frames.iter().zip(&pieces) {
-        crc = frame::combine_crc(crc, *piece_crc, piece.len() as u64);
+        crc = crate::codec::crc::combine(crc, *piece_crc, piece.len() as u64);
         entries.push(IndexEntry {
             original_offset,
             original_size: piece.len() as u64,
@@ -345,7 +345,7 @@ impl FramesPlan<'_> {
     /// exact once every frame has been verified against its own.
     pub fn crc32c(&self) -> u32 {
         self.frames.iter().fold(0, |crc, f| {
-            frame::combine_crc(crc, f.header.crc32c, f.header.original_size)
+            crate::codec::crc::combine(crc, f.header.crc32c, f.header.original_size)
         })
     }
 
@@ -419,6 +419,30 @@ fn decode_frames_into(
 
 /// Whether the GET decision reads `body` as frames: metadata says framed or
 /// multipart, or, with no metadata at all, the body starts with a frame magic.
+/// How the gateway's GET serves an object (FORMAT.md §8.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// S4F2 frames (single PUT or multipart), each decoded by its own header.
+    Framed,
+    /// One bare payload described by the metadata manifest.
+    Whole,
+    /// Not S4-managed: served as stored.
+    Plain,
+}
+
+/// The GET decision from the metadata alone; `head` (the body's first bytes,
+/// may be empty) decides only when there is no metadata at all, as for
+/// stores that keep none.
+pub fn layout(metadata: Option<&HashMap<String, String>>, head: &[u8]) -> Layout {
+    if is_framed(head, metadata) {
+        Layout::Framed
+    } else if metadata.and_then(manifest_of).is_some() {
+        Layout::Whole
+    } else {
+        Layout::Plain
+    }
+}
+
 pub fn is_framed(body: &[u8], metadata: Option<&HashMap<String, String>>) -> bool {
     match metadata {
         Some(metadata) => is_true(metadata, KEY_FRAMED) || is_true(metadata, KEY_MULTIPART),
@@ -470,11 +494,14 @@ impl<'a> Get<'a> {
         dict: Option<&Arc<ZstdDictionary>>,
         limit: u64,
     ) -> Result<Self> {
-        if is_framed(body, metadata) {
-            return Ok(Get::Framed(FramesPlan::new(body, metadata, dict, limit)?));
-        }
-        let Some((kind, original_size, compressed_size, crc32c)) = metadata.and_then(manifest_of)
-        else {
+        let manifest = match layout(metadata, body) {
+            Layout::Framed => {
+                return Ok(Get::Framed(FramesPlan::new(body, metadata, dict, limit)?));
+            }
+            Layout::Whole => metadata.and_then(manifest_of),
+            Layout::Plain => None,
+        };
+        let Some((kind, original_size, compressed_size, crc32c)) = manifest else {
             check_limit(body.len() as u64, limit)?;
             return Ok(Get::Passthrough);
         };
@@ -566,6 +593,43 @@ pub fn decode_range(
     decoded.truncate(skip + want);
     decoded.drain(..skip);
     Ok(decoded)
+}
+
+/// Decodes sidecar entry `k` from `fetched` (the stored body from byte
+/// `body_offset` on), checked against its entry like [`decode_range`], and
+/// writes the part of its output inside original bytes `[start, end)` to
+/// `dst`, which is exactly that part's place in a range's result. A frame
+/// wholly inside the range decodes straight into `dst`.
+#[allow(clippy::too_many_arguments)]
+pub fn decode_entry_into(
+    sidecar: &FrameIndex,
+    k: usize,
+    fetched: &[u8],
+    body_offset: u64,
+    start: u64,
+    end: u64,
+    dict: Option<&Arc<ZstdDictionary>>,
+    dst: &mut [MaybeUninit<u8>],
+) -> Result<()> {
+    let entry = &sidecar.entries[k];
+    let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
+    let (first, stored) = (entry.original_offset, entry.compressed_offset);
+    let frame = PlannedFrame::new(k, stored, first, header, payload, dict)?;
+    let skip = start.saturating_sub(first) as usize;
+    let whole = skip == 0 && end >= first + entry.original_size;
+    if whole && frame.cap == dst.len() {
+        return frame.decode_into(dst);
+    }
+    let mut out = Vec::new();
+    frame.decode_append(&mut out)?;
+    let part = out.get(skip..skip + dst.len()).ok_or_else(|| {
+        Error::Index(format!(
+            "sidecar entry {k} does not cover its share of the range"
+        ))
+    })?;
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; `part` fills `dst`.
+    unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.as_mut_ptr().cast(), part.len()) };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,3 +11,7 @@ unpacked: pl.Expr = s4pl.decompress(pl.col("blob"), on_error="null", as_string=T
 checksum: pl.Expr = s4pl.crc32c("blob")
 info: pl.Expr = s4_codec.col("blob").s4.frame_info()
 out: pl.DataFrame = df.select(packed.alias("z"), checksum.alias("crc"))
+dictionary = bytearray(s4_codec.train_dictionary([b"sample"] * 100))
+threaded: pl.Expr = s4_codec.col("blob").s4.compress(threads=2, dictionary=memoryview(dictionary))
+restored: pl.Expr = s4pl.decompress("blob", threads=1, dictionary=dictionary, max_output_size=9)
+crc_threads: pl.Expr = s4pl.crc32c("blob", threads=2)
