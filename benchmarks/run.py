@@ -464,6 +464,7 @@ def polars_section() -> None:
     import polars as pl
 
     import s4_codec.arrow as s4a
+    import s4_codec.polars  # noqa: F401  (registers pl.col(...).s4)
 
     zstandard = import_or_none("zstandard")
     n = 200_000 if QUICK else 1_000_000
@@ -675,6 +676,168 @@ def duckdb_section() -> None:
     con.close()
 
 
+IO_MEMORY_PROBE = """
+import resource, sys, time
+from obstore.store import S3Store
+import s4_codec.io as s4io
+endpoint, size = sys.argv[1], int(sys.argv[2])
+store = S3Store("bench", endpoint=endpoint, region="us-east-1", access_key_id="x",
+                secret_access_key="x", client_options={"allow_http": True})
+block = bytes((i * 31 + (i >> 9)) & 0xFF for i in range(1 << 20)) * 8   # 8 MiB
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = rss()
+start = time.perf_counter()
+with s4io.open(store, "stream", "wb", level=1) as w:
+    for _ in range(size // len(block)):
+        w.write(block)
+wrote = time.perf_counter() - start
+after_write = rss()
+start = time.perf_counter()
+n = 0
+with s4io.open(store, "stream") as f:
+    while chunk := f.read(8 << 20):
+        n += len(chunk)
+read = time.perf_counter() - start
+assert n == size
+print(after_write - base, rss() - base, wrote, read)
+"""
+
+
+class _CountingStore:
+    """Counts requests and returned bytes around a real obstore store."""
+
+    def __init__(self, store):
+        self.store, self.requests, self.bytes = store, 0, 0
+
+    def get(self, path, options=None):
+        self.requests += 1
+        result = self.store.get(path, options=options)
+        if not (options and options.get("head")):
+            self.bytes += result.meta["size"]
+        return result
+
+    def get_range(self, path, *, start, end):
+        self.requests += 1
+        out = self.store.get_range(path, start=start, end=end)
+        self.bytes += len(out)
+        return out
+
+    def get_ranges(self, path, *, starts, ends):
+        self.requests += 1
+        out = self.store.get_ranges(path, starts=starts, ends=ends)
+        self.bytes += sum(len(x) for x in out)
+        return out
+
+
+def io_section() -> None:
+    """s4_codec.io against a moto S3 server (its own process, real HTTP on loopback)."""
+    import socket
+    import subprocess
+
+    import boto3
+    from obstore.store import S3Store
+
+    import s4_codec.io as s4io
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
+        for _ in range(100):
+            try:
+                client.create_bucket(Bucket="bench")
+                break
+            except Exception:
+                time.sleep(0.1)
+        store = S3Store(
+            "bench",
+            endpoint=endpoint,
+            region="us-east-1",
+            access_key_id="x",
+            secret_access_key="x",
+            client_options={"allow_http": True},
+        )
+        size = 64 * MiB if QUICK else 256 * MiB
+        data = json_like(size)
+        print(f"\nio: moto S3 server on loopback, {size >> 20} MiB JSON object, zstd-3")
+        put = once(lambda: s4io.put(store, "obj", data), 1)
+        info = s4io.stat(store, "obj")
+        print(
+            f"put: {size / put / 1e6:.1f} MB/s, {info['frames']} frames, "
+            f"stored {info['stored_size'] / MiB:.1f} MiB"
+        )
+        # Target 1: a 1 MiB range from the middle.
+        counting = _CountingStore(store)
+        mid = size // 2 - MiB // 2
+        assert s4io.get(counting, "obj", mid, mid + MiB) == data[mid : mid + MiB]
+        sidecar = bytes(store.get("obj.s4index").bytes())
+        entries = s4_codec.decode_index(sidecar)["entries"]
+        covering = sum(
+            e["compressed_size"]
+            for e in entries
+            if e["original_offset"] < mid + MiB and mid < e["original_offset"] + e["original_size"]
+        )
+        print(
+            f"1 MiB range from the middle: {counting.requests} requests, "
+            f"{counting.bytes:,} bytes fetched; frames covering it + sidecar = "
+            f"{covering + len(sidecar):,} bytes"
+        )
+        # Target 2: whole get, overlapped, against fetch alone, decode alone, boto3.
+        body = bytes(store.get("obj").bytes())
+        metadata = s4io.stat(store, "obj")["metadata"]
+
+        def fetch_alone():
+            return store.get_ranges("obj", starts=[0], ends=[len(body)])
+
+        def boto3_then_decode():
+            got = client.get_object(Bucket="bench", Key="obj")
+            return s4_codec.decode_s4_object(got["Body"].read(), got["Metadata"])
+
+        t = alternating(
+            {
+                "get": lambda: s4io.get(store, "obj"),
+                "fetch": fetch_alone,
+                "decode": lambda: s4_codec.decode_s4_object(body, metadata),
+                "boto3": boto3_then_decode,
+            }
+        )
+        table = Table(f"io: whole-object get, {size >> 20} MiB (wall clock, 2 cores)")
+        table.add("s4_codec.io.get", size, t["get"], "boto3 get + decode", t["boto3"])
+        table.add("s4_codec.io.get", size, t["get"], "fetch alone", t["fetch"])
+        table.add("s4_codec.io.get", size, t["get"], "decode alone", t["decode"])
+        table.print()
+        print(
+            f"get / max(fetch, decode) = {t['get'] / max(t['fetch'], t['decode']):.2f} "
+            f"(target <= 1.2); boto3+decode / get = {t['boto3'] / t['get']:.2f} (target >= 1.5)"
+        )
+        # Target 3: streaming write and read, peak RSS growth in a fresh process.
+        stream = 256 * MiB if QUICK else 1 << 30
+        out = subprocess.run(
+            [sys.executable, "-c", IO_MEMORY_PROBE, endpoint, str(stream)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        grow_write, grow_read = int(out[0]), int(out[1])
+        wrote, read = float(out[2]), float(out[3])
+        print(
+            f"streaming {stream >> 20} MiB: write {stream / wrote / 1e6:.0f} MB/s, peak RSS "
+            f"growth {grow_write / MiB:.0f} MiB; read {stream / read / 1e6:.0f} MB/s, "
+            f"peak RSS growth {grow_read / MiB:.0f} MiB (target <= 128 MiB)"
+        )
+    finally:
+        server.terminate()
+        server.wait()
+
+
 SECTIONS = {
     "scalar": scalar_section,
     "columns": columns_section,
@@ -682,6 +845,7 @@ SECTIONS = {
     "objects": objects_section,
     "spark": spark_section,
     "duckdb": duckdb_section,
+    "io": io_section,
 }
 
 

@@ -5,10 +5,20 @@
     s4-codec inspect IN                    # frames, metadata, sidecar as JSON
     s4-codec verify IN                     # decode and check every CRC
 
-``-`` means standard input / output. ``compress`` writes an S4 object body
-(chunked into frames as the gateway does) and, for more than one frame, its
-``.s4index`` sidecar next to OUT. Exit status: 0 success, 1 invalid or corrupt
-data, 2 bad usage, 3 I/O failure.
+Objects in buckets (``s3://bucket/key``) and local files, as the gateway stores them:
+
+    s4-codec get s3://bucket/key [-o OUT] [--range A-B]   # decoded bytes to a file
+    s4-codec cat s3://bucket/key [--range A-B]            # decoded bytes to stdout
+    s4-codec put IN s3://bucket/key [--codec] [--level]   # single PUT or streaming multipart
+    s4-codec ls s3://bucket/prefix                        # keys with original sizes
+    s4-codec inspect s3://bucket/key                      # layout, sizes, ETag, metadata
+
+Endpoint, region and credentials come from the usual AWS environment variables
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``, ...) or
+``--endpoint-url``/``--region``. ``-`` means standard input / output. ``compress``
+writes an S4 object body (chunked into frames as the gateway does) and, for more
+than one frame, its ``.s4index`` sidecar next to OUT. Exit status: 0 success,
+1 invalid or corrupt data, 2 bad usage, 3 I/O failure (a missing object included).
 """
 
 from __future__ import annotations
@@ -137,23 +147,241 @@ def _sidecar_of(path: str) -> dict[str, object] | None:
     return index
 
 
+# CRC32C of a concatenation from the parts' CRCs (zlib's crc32_combine with the
+# Castagnoli polynomial), so `inspect` derives the object CRC from frame headers.
+_CRC32C_POLY = 0x82F63B78
+
+
+def _gf2_mul(a: int, b: int) -> int:
+    """a * b modulo the CRC polynomial (reflected bit order)."""
+    m, p = 1 << 31, 0
+    while m:
+        if a & m:
+            p ^= b
+        m >>= 1
+        b = (b >> 1) ^ _CRC32C_POLY if b & 1 else b >> 1
+    return p
+
+
+def _crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
+    combine = getattr(_internal, "crc32c_combine", None)
+    if combine is not None:  # pragma: no cover - depends on the build
+        return int(combine(crc1, crc2, len2))
+    power, square = 1 << 31, 1 << 23  # x^0, x^8 (one zero byte)
+    while len2:
+        if len2 & 1:
+            power = _gf2_mul(square, power)
+        square = _gf2_mul(square, square)
+        len2 >>= 1
+    return _gf2_mul(power, crc1) ^ crc2
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
+    if _is_url(args.input):
+        return cmd_inspect_object(args)
     data = _read(args.input)
     kind = _detect(data)
     report: dict[str, object] = {"kind": kind, "stored_size": len(data)}
     if kind == "s4":
+        # Sizes and CRCs come from the frame headers: nothing is decompressed.
         frames = [header for header, _ in s4_codec.frame_iter(data)]
         codecs = {f["codec"] for f in frames}
+        crc = 0
+        for f in frames:
+            crc = _crc32c_combine(crc, f["crc32c"], f["original_size"])
         report["frames"] = frames
         report["metadata"] = {
             "s4-codec": codecs.pop() if len(codecs) == 1 else "mixed",
             "s4-original-size": str(sum(f["original_size"] for f in frames)),
             "s4-compressed-size": str(len(data)),
-            "s4-crc32c": str(s4_codec.crc32c(_decode(data, None))),
+            "s4-crc32c": str(crc),
             "s4-framed": "true",
         }
         report["sidecar"] = _sidecar_of(args.input)
     json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+# --- objects in buckets and local stores -------------------------------------
+
+
+def _is_url(target: str) -> bool:
+    return "://" in target
+
+
+def _store(target: str, args: argparse.Namespace, *, prefix: bool = False) -> tuple[object, str]:
+    """(store, key) for an s3:// URL or a local path (its directory as a LocalStore)."""
+    try:
+        from obstore.store import LocalStore, S3Store
+    except ImportError as exc:
+        raise CliError("needs the io extra: pip install 's4-codec[io]'", EXIT_USAGE) from exc
+    if target.startswith(("s3://", "s3a://")):
+        bucket, _, key = target.split("://", 1)[1].partition("/")
+        if not bucket:
+            raise CliError(f"no bucket in {target}", EXIT_USAGE)
+        endpoint = (
+            args.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        kw: dict[str, object] = {}
+        if endpoint:
+            kw["endpoint"] = endpoint
+            if endpoint.startswith("http://"):
+                kw["client_options"] = {"allow_http": True}
+        if region:
+            kw["region"] = region
+        return S3Store(bucket, **kw), key  # type: ignore[arg-type]
+    if _is_url(target):
+        raise CliError(f"unsupported URL {target} (s3:// or a local path)", EXIT_USAGE)
+    path = Path(target).absolute()
+    if prefix and path.is_dir():
+        return LocalStore(str(path)), ""
+    path.parent.mkdir(parents=True, exist_ok=True) if not prefix else None
+    return LocalStore(str(path.parent)), path.name
+
+
+def _range(text: str | None) -> tuple[int | None, int | None]:
+    """--range A-B: original bytes [A, B) (either side may be omitted)."""
+    if not text:
+        return None, None
+    a, sep, b = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        return (int(a) if a else None), (int(b) if b else None)
+    except ValueError:
+        message = f"--range wants A-B (original bytes [A, B)), got {text!r}"
+        raise CliError(message, EXIT_USAGE) from None
+
+
+def _copy_out(args: argparse.Namespace, out: object) -> None:
+    import s4_codec.io as s4io
+
+    store, key = _store(args.source, args)
+    start, end = _range(args.range)
+    with s4io.open_reader(store, key) as f:
+        a, b, _ = slice(start, end).indices(f.size)
+        f.seek(a)
+        left, done = max(b - a, 0), 0
+        show = left > PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        while left:
+            block = f.read(min(left, 8 << 20))
+            if not block:
+                break
+            out.write(block)  # type: ignore[attr-defined]
+            left -= len(block)
+            done += len(block)
+            if show:
+                _progress(done, b - a)
+        if show:
+            sys.stderr.write("\n")
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    target = args.output or Path(args.source.rstrip("/").rsplit("/", 1)[-1]).name
+    if target == "-":
+        return cmd_cat(args)
+    tmp = Path(target + ".part")
+    try:
+        with open(tmp, "wb") as out:
+            _copy_out(args, out)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, FileNotFoundError) or not isinstance(exc, s4_codec.S4IoError):
+            raise CliError(f"{args.source}: {exc.strerror or exc}", EXIT_IO) from exc
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def cmd_cat(args: argparse.Namespace) -> None:
+    try:
+        _copy_out(args, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if isinstance(exc, s4_codec.S4IoError):
+            raise
+        raise CliError(f"{args.source}: {exc.strerror or exc}", EXIT_IO) from exc
+
+
+def cmd_put(args: argparse.Namespace) -> None:
+    import s4_codec.io as s4io
+
+    store, key = _store(args.dest, args)
+    codec = CODEC_ALIASES.get(args.codec, args.codec)
+    level = 3 if args.level is None else args.level
+    try:
+        size = None if args.input == "-" else os.path.getsize(args.input)
+        src = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
+    except OSError as exc:
+        raise CliError(f"cannot read {args.input}: {exc.strerror or exc}", EXIT_IO) from exc
+    try:
+        with src:
+            result: dict[str, object] | None
+            if size is not None and size < args.multipart_threshold:
+                result = s4io.put(store, key, src.read(), codec, level)
+            else:
+                show = size is not None and size > PROGRESS_MIN_BYTES and sys.stderr.isatty()
+                with s4io.S4Writer(
+                    store, key, codec=codec, level=level, part_size=args.part_size
+                ) as w:
+                    while block := src.read(args.part_size):
+                        w.write(block)
+                        if show:
+                            _progress(w.tell(), size or 0)
+                if show:
+                    sys.stderr.write("\n")
+                result = w.result
+    except NotImplementedError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    except OSError as exc:
+        if isinstance(exc, s4_codec.S4IoError):
+            raise
+        raise CliError(f"{args.dest}: {exc.strerror or exc}", EXIT_IO) from exc
+    assert result is not None
+    print(
+        f"{args.dest}: {result['size']} bytes stored as {result['stored_size']}, "
+        f"ETag {result['etag'] or result['stored_etag']}"
+    )
+
+
+def cmd_ls(args: argparse.Namespace) -> None:
+    import s4_codec.io as s4io
+
+    store, prefix = _store(args.target, args, prefix=True)
+    backend = s4io.backend_for(store)
+    try:
+        listing = backend.listing(prefix)
+        for name, stored in listing:
+            if name.endswith(s4_codec.SIDECAR_SUFFIX) or name.startswith(".s4dict/"):
+                continue
+            info = s4io.stat(store, name)
+            print(f"{info['size']:>14} {stored:>14} {info['kind']:<7} {name}")
+    except OSError as exc:
+        if isinstance(exc, s4_codec.S4IoError):
+            raise
+        raise CliError(f"{args.target}: {exc.strerror or exc}", EXIT_IO) from exc
+
+
+def cmd_inspect_object(args: argparse.Namespace) -> None:
+    import s4_codec.io as s4io
+
+    store, key = _store(args.input, args)
+    try:
+        info = s4io.stat(store, key)
+    except OSError as exc:
+        if isinstance(exc, s4_codec.S4IoError):
+            raise
+        raise CliError(f"{args.input}: {exc.strerror or exc}", EXIT_IO) from exc
+    modified = info.pop("last_modified")
+    info["last_modified"] = modified.isoformat() if modified else None
+    json.dump(info, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
@@ -188,6 +416,45 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_inspect)
     p = sub.add_parser("verify", parents=[common], help="decode and check every CRC")
     p.set_defaults(run=cmd_verify)
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL)")
+    remote.add_argument("--region", help="S3 region (default: $AWS_REGION)")
+    p = sub.add_parser("get", parents=[remote], help="download an object, decoded")
+    p.add_argument("source", help="s3://bucket/key or a local S4 body")
+    p.add_argument("-o", "--output", help="output file (default: the key's name; - for stdout)")
+    p.add_argument("--range", help="original bytes A-B ([A, B), either side optional)")
+    p.set_defaults(run=cmd_get, input=None)
+    p = sub.add_parser("cat", parents=[remote], help="write an object, decoded, to stdout")
+    p.add_argument("source", help="s3://bucket/key or a local S4 body")
+    p.add_argument("--range", help="original bytes A-B ([A, B), either side optional)")
+    p.set_defaults(run=cmd_cat, input=None)
+    p = sub.add_parser("put", parents=[remote], help="upload a file as an S4 object")
+    p.add_argument("input", help="local file, or - for standard input")
+    p.add_argument("dest", help="s3://bucket/key or a local path")
+    p.add_argument("--codec", default="cpu-zstd", choices=["cpu-zstd", "zstd", "passthrough"])
+    p.add_argument("--level", type=int, default=None)
+    p.add_argument(
+        "--part-size",
+        type=int,
+        default=8 << 20,
+        help="original bytes per part of a multipart upload (default 8 MiB)",
+    )
+    p.add_argument(
+        "--multipart-threshold",
+        type=int,
+        default=64 << 20,
+        help="files of at least this many bytes, and stdin, go multipart (default 64 MiB)",
+    )
+    p.set_defaults(run=cmd_put)
+    p = sub.add_parser("ls", parents=[remote], help="list objects with original sizes")
+    p.add_argument("target", help="s3://bucket/prefix or a local directory")
+    p.set_defaults(run=cmd_ls, input=None)
+    inspect = sub.choices["inspect"]
+    for action in inspect._actions:
+        if action.dest == "input":
+            action.help = "input file, - for standard input, or s3://bucket/key"
+    inspect.add_argument("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL)")
+    inspect.add_argument("--region", help="S3 region (default: $AWS_REGION)")
     return top
 
 
@@ -199,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"s4-codec: {exc}", file=sys.stderr)
         return exc.status
     except (s4_codec.S4Error, s4_codec.S4IoError, s4_codec.S4BackendError) as exc:
-        print(f"s4-codec: {args.input}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        where = args.input or getattr(args, "source", None) or getattr(args, "target", "")
+        print(f"s4-codec: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_DATA
     except BrokenPipeError:
         return 0

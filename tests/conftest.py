@@ -82,3 +82,66 @@ def blob(spec: dict) -> bytes | None:
     assert len(data) == spec["len"]
     assert hashlib.sha256(data).hexdigest() == spec["sha256"], spec.get("recipe")
     return data
+
+
+# --- Object stores for tests/test_io*.py: a real S3 HTTP server on loopback ---
+
+S3_BUCKET = "s4-test-bucket"
+S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """``ThreadedMotoServer`` (moto[server], real HTTP) on a free loopback port,
+    with one bucket; stopped at the end of the session."""
+    import socket
+
+    require("moto")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3 = require("boto3")
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(moto_endpoint):
+    boto3 = require("boto3")
+    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+
+
+@pytest.fixture(scope="session")
+def s3_store(moto_endpoint):
+    """An obstore S3Store on the moto bucket (plain HTTP)."""
+    store_mod = require("obstore.store")
+    return store_mod.S3Store(
+        S3_BUCKET,
+        endpoint=moto_endpoint,
+        region="us-east-1",
+        access_key_id=S3_CREDENTIALS["aws_access_key_id"],
+        secret_access_key=S3_CREDENTIALS["aws_secret_access_key"],
+        client_options={"allow_http": True},
+    )
+
+
+@pytest.fixture(scope="session")
+def s3fs_options(moto_endpoint):
+    return {
+        "key": S3_CREDENTIALS["aws_access_key_id"],
+        "secret": S3_CREDENTIALS["aws_secret_access_key"],
+        "client_kwargs": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+    }
+
+
+@pytest.fixture(scope="session")
+def s3fs_fs(s3fs_options):
+    s3fs = require("s3fs")
+    return s3fs.S3FileSystem(skip_instance_cache=True, **s3fs_options)

@@ -1,0 +1,518 @@
+"""Adapters over the object-store clients: obstore (any obspec-style store) and fsspec.
+
+The reader and writer speak only to :class:`Backend`, so the S4 logic is written
+once. Adapters convert results and errors, nothing else: a missing object is
+``FileNotFoundError``, any other transport failure is :class:`ObjectStoreError`
+naming the key and the byte range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# User metadata the S4 format defines starts with this (FORMAT.md §8.5).
+S4_META_PREFIX = "s4-"
+
+
+class ObjectStoreError(OSError):
+    """A request to the object store failed (network, permissions, server error).
+
+    ``path`` is the key and ``byte_range`` the ``(start, end)`` stored bytes asked
+    for (``None`` for whole-object requests). Nothing read so far is returned.
+    """
+
+    def __init__(self, message: str, path: str, byte_range: tuple[int, int] | None = None):
+        super().__init__(message)
+        self.path = path
+        self.byte_range = byte_range
+
+
+@dataclass
+class Head:
+    """What one HEAD tells: stored size, ETag (quotes stripped), user metadata."""
+
+    size: int
+    etag: str | None
+    metadata: dict[str, str]
+    last_modified: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _strip(etag: str | None) -> str | None:
+    return etag.strip('"') if etag else None
+
+
+def _s4_keys(attributes: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (attributes or {}).items():
+        low = str(key).lower()
+        if low.startswith("x-amz-meta-"):
+            low = low[len("x-amz-meta-") :]
+        if low.startswith(S4_META_PREFIX):
+            out[low] = str(value)
+    return out
+
+
+def _describe(path: str, byte_range: tuple[int, int] | None) -> str:
+    return f"{path} bytes {byte_range[0]}-{byte_range[1]}" if byte_range else path
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from obstore.exceptions import BaseError
+
+        errors.append(BaseError)
+    except ImportError:
+        pass
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+
+
+def wrap_error(exc: BaseException, path: str, byte_range: tuple[int, int] | None = None) -> OSError:
+    """The exception to raise for a failed request: FileNotFoundError for a
+    missing object, ObjectStoreError (an OSError) naming key and range otherwise."""
+    name = type(exc).__name__
+    if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey"):
+        return FileNotFoundError(2, f"no such object: {path}", path)
+    response = getattr(exc, "response", None) if name == "ClientError" else None
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return FileNotFoundError(2, f"no such object: {path}", path)
+    return ObjectStoreError(f"{_describe(path, byte_range)}: {name}: {exc}", path, byte_range)
+
+
+class Backend:
+    """The operations the S4 layer needs from a store."""
+
+    #: False where the store cannot keep user metadata (local files): S4 bodies
+    #: are then recognised by their first bytes.
+    has_metadata = True
+    name = "store"
+
+    def head(self, path: str) -> Head:
+        raise NotImplementedError
+
+    def get(self, path: str) -> bytes | memoryview:
+        raise NotImplementedError
+
+    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
+        raise NotImplementedError
+
+    def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
+        """Stores `data`; returns the new ETag (quotes stripped) when the store gives one."""
+        raise NotImplementedError
+
+    def open_upload(self, path: str, metadata: Mapping[str, str], part_bytes: int) -> Any:
+        """A writable binary file that uploads in parts of about `part_bytes`."""
+        raise NotImplementedError
+
+    def replace_metadata(self, path: str, metadata: Mapping[str, str]) -> str | None:
+        """Server-side copy of the object onto itself with new metadata; the new
+        ETag, or None when the store cannot do it (nothing changed then)."""
+        return None
+
+    def delete(self, path: str) -> None:
+        raise NotImplementedError
+
+    def listing(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, stored size) of every object under `prefix`."""
+        raise NotImplementedError
+
+    # Async twins: default to running the sync call in a thread.
+    async def head_async(self, path: str) -> Head:
+        return await asyncio.to_thread(self.head, path)
+
+    async def get_async(self, path: str) -> bytes | memoryview:
+        return await asyncio.to_thread(self.get, path)
+
+    async def get_ranges_async(
+        self, path: str, ranges: Sequence[tuple[int, int]]
+    ) -> list[bytes | memoryview]:
+        return await asyncio.to_thread(self.get_ranges, path, ranges)
+
+
+class ObstoreBackend(Backend):
+    """Any store with obspec's method names (obstore's S3Store, GCSStore,
+    AzureStore, LocalStore, MemoryStore, or a wrapper around one)."""
+
+    def __init__(self, store: Any, s3_client: Any = None):
+        self.store = store
+        kind = type(store).__name__
+        self.name = kind
+        self.has_metadata = kind != "LocalStore"
+        self._s3_client = s3_client
+
+    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
+        try:
+            return fn(*args, **kw)
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path, byte_range) from exc
+
+    def head(self, path: str) -> Head:
+        # store.head() carries no user metadata; a GET with head=True does (one HEAD request).
+        result = self._call(path, None, self.store.get, path, options={"head": True})
+        meta = result.meta
+        return Head(
+            size=meta["size"],
+            etag=_strip(meta.get("e_tag")),
+            metadata=_s4_keys(result.attributes),
+            last_modified=meta.get("last_modified"),
+        )
+
+    def get(self, path: str) -> bytes | memoryview:
+        result = self._call(path, None, self.store.get, path)
+        return memoryview(self._call(path, None, result.bytes))
+
+    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
+        # Empty ranges are never sent: obstore refuses start == end.
+        wanted = [(a, b) for a, b in ranges if b > a]
+        span = (min(a for a, _ in wanted), max(b for _, b in wanted)) if wanted else None
+        if not wanted:
+            got: list[Any] = []
+        elif len(wanted) == 1:
+            a, b = wanted[0]
+            got = [self._call(path, span, self.store.get_range, path, start=a, end=b)]
+        else:
+            got = self._call(
+                path,
+                span,
+                self.store.get_ranges,
+                path,
+                starts=[a for a, _ in wanted],
+                ends=[b for _, b in wanted],
+            )
+        it = iter(got)
+        return [memoryview(next(it)) if b > a else memoryview(b"") for a, b in ranges]
+
+    async def head_async(self, path: str) -> Head:
+        try:
+            result = await self.store.get_async(path, options={"head": True})
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path) from exc
+        meta = result.meta
+        return Head(
+            meta["size"],
+            _strip(meta.get("e_tag")),
+            _s4_keys(result.attributes),
+            meta.get("last_modified"),
+        )
+
+    async def get_async(self, path: str) -> bytes | memoryview:
+        try:
+            result = await self.store.get_async(path)
+            return memoryview(await result.bytes_async())
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path) from exc
+
+    async def get_ranges_async(
+        self, path: str, ranges: Sequence[tuple[int, int]]
+    ) -> list[bytes | memoryview]:
+        wanted = [(a, b) for a, b in ranges if b > a]
+        span = (min(a for a, _ in wanted), max(b for _, b in wanted)) if wanted else None
+        try:
+            got = (
+                await self.store.get_ranges_async(
+                    path, starts=[a for a, _ in wanted], ends=[b for _, b in wanted]
+                )
+                if wanted
+                else []
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path, span) from exc
+        it = iter(got)
+        return [memoryview(next(it)) if b > a else memoryview(b"") for a, b in ranges]
+
+    def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
+        kw = {"attributes": dict(metadata)} if self.has_metadata and metadata else {}
+        result = self._call(path, None, self.store.put, path, data, **kw)
+        return _strip(result.get("e_tag"))
+
+    def open_upload(self, path: str, metadata: Mapping[str, str], part_bytes: int) -> Any:
+        import obstore
+
+        kw = {"attributes": dict(metadata)} if self.has_metadata and metadata else {}
+        try:
+            # BufWriter: one PUT below buffer_size, else a multipart upload with at
+            # most 4 parts in flight (bounded memory).
+            return _ObstoreUpload(
+                obstore.open_writer(
+                    self.store, path, buffer_size=part_bytes, max_concurrency=4, **kw
+                ),
+                self,
+                path,
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path) from exc
+
+    def replace_metadata(self, path: str, metadata: Mapping[str, str]) -> str | None:
+        if self.name == "MemoryStore":
+            # In-process: a re-put is the copy.
+            body = self.get(path)
+            return self.put(path, bytes(body), metadata)
+        if self.name != "S3Store":
+            return None
+        client, bucket, key = self._boto3_target(path)
+        if client is None:
+            return None
+        return s3_replace_metadata(client, bucket, key, metadata, self.head(path).size)
+
+    def _boto3_target(self, path: str) -> tuple[Any, str, str]:
+        try:
+            config = dict(self.store.config)
+            options = dict(self.store.client_options or {})
+        except BaseException as exc:  # noqa: B036 - obstore panics on some configs
+            if type(exc).__name__ != "PanicException":
+                raise
+            config, options = {}, {}
+        bucket = config.get("bucket") or config.get("aws_bucket") or ""
+        prefix = str(self.store.prefix or "").strip("/")
+        key = f"{prefix}/{path}" if prefix else path
+        client = self._s3_client
+        if client is None:
+            try:
+                import boto3
+            except ImportError:
+                return None, bucket, key
+            kw: dict[str, Any] = {}
+            for ours, theirs in (
+                ("endpoint", "endpoint_url"),
+                ("region", "region_name"),
+                ("access_key_id", "aws_access_key_id"),
+                ("secret_access_key", "aws_secret_access_key"),
+                ("session_token", "aws_session_token"),
+            ):
+                value = config.get(ours) or config.get("aws_" + ours)
+                if value:
+                    kw[theirs] = value
+            if str(options.get("allow_http", "")).lower() == "true" and "endpoint_url" in kw:
+                kw["use_ssl"] = False
+            client = self._s3_client = boto3.client("s3", **kw)
+        return client, bucket, key
+
+    def delete(self, path: str) -> None:
+        try:
+            self.store.delete(path)
+        except FileNotFoundError:
+            pass
+        except TRANSPORT_ERRORS as exc:
+            err = wrap_error(exc, path)
+            if not isinstance(err, FileNotFoundError):
+                raise err from exc
+
+    def listing(self, prefix: str) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        try:
+            for batch in self.store.list(prefix or None):
+                out += [(m["path"], m["size"]) for m in batch]
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, prefix) from exc
+        return out
+
+
+class _ObstoreUpload(io.RawIOBase):
+    def __init__(self, writer: Any, backend: ObstoreBackend, path: str):
+        self._w, self._backend, self._path = writer, backend, path
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            self._w.write(data)
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, self._path) from exc
+        return len(memoryview(data))
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._w.close()
+            except TRANSPORT_ERRORS as exc:
+                raise wrap_error(exc, self._path) from exc
+            finally:
+                super().close()
+
+    def abort(self) -> None:
+        # Dropping an unclosed obstore writer aborts its multipart upload.
+        super().close()
+        self._w = None
+
+
+def s3_replace_metadata(
+    client: Any, bucket: str, key: str, metadata: Mapping[str, str], size: int
+) -> str | None:
+    """CopyObject onto itself with MetadataDirective=REPLACE (S3 copies up to
+    5 GiB in one request); larger objects go through a multipart copy."""
+    try:
+        if size <= 5 << 30:
+            out = client.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": key},
+                Metadata=dict(metadata),
+                MetadataDirective="REPLACE",
+            )
+            return _strip(out["CopyObjectResult"]["ETag"])
+        client.copy(
+            {"Bucket": bucket, "Key": key},
+            bucket,
+            key,
+            ExtraArgs={"Metadata": dict(metadata), "MetadataDirective": "REPLACE"},
+        )
+        return _strip(client.head_object(Bucket=bucket, Key=key)["ETag"])
+    except TRANSPORT_ERRORS as exc:
+        raise wrap_error(exc, key) from exc
+
+
+class FsspecBackend(Backend):
+    """Any fsspec filesystem; user metadata where the filesystem keeps it (s3fs)."""
+
+    def __init__(self, fs: Any):
+        self.fs = fs
+        protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+        self.name = f"fsspec:{protocols[0]}"
+        self.is_s3 = any(p in ("s3", "s3a") for p in protocols)
+        self.has_metadata = self.is_s3
+
+    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
+        try:
+            return fn(*args, **kw)
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path, byte_range) from exc
+
+    def head(self, path: str) -> Head:
+        info = self._call(path, None, self.fs.info, path)
+        if info.get("type") == "directory":
+            raise FileNotFoundError(2, f"no such object: {path}", path)
+        metadata = {}
+        if self.is_s3:
+            metadata = _s4_keys(self._call(path, None, self.fs.metadata, path))
+        modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+        if isinstance(modified, int | float):
+            from datetime import UTC
+
+            modified = datetime.fromtimestamp(modified, UTC)
+        return Head(
+            size=int(info["size"]),
+            etag=_strip(info.get("ETag") or info.get("etag")),
+            metadata=metadata,
+            last_modified=modified if isinstance(modified, datetime) else None,
+        )
+
+    def get(self, path: str) -> bytes | memoryview:
+        return self._call(path, None, self.fs.cat_file, path)
+
+    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
+        out: list[bytes | memoryview] = []
+        for a, b in ranges:
+            if b <= a:
+                out.append(b"")
+                continue
+            data = self._call(path, (a, b), self.fs.cat_file, path, start=a, end=b)
+            if len(data) != b - a:
+                raise ObjectStoreError(
+                    f"{_describe(path, (a, b))}: short read ({len(data)} bytes)", path, (a, b)
+                )
+            out.append(data)
+        return out
+
+    def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
+        kw = {"Metadata": dict(metadata)} if self.is_s3 and metadata else {}
+        self._call(path, None, self.fs.pipe_file, path, bytes(data), **kw)
+        self.fs.invalidate_cache(path)
+        return self.head(path).etag if self.is_s3 else None
+
+    def open_upload(self, path: str, metadata: Mapping[str, str], part_bytes: int) -> Any:
+        kw: dict[str, Any] = {"block_size": max(part_bytes, 5 << 20)}
+        if self.is_s3 and metadata:
+            kw["s3_additional_kwargs"] = {"Metadata": dict(metadata)}
+        return self._call(path, None, self.fs.open, path, "wb", **kw)
+
+    def replace_metadata(self, path: str, metadata: Mapping[str, str]) -> str | None:
+        if not self.is_s3:
+            return None
+        bucket, key, _ = self.fs.split_path(path)
+        client = _SyncS3(self.fs)
+        etag = s3_replace_metadata(client, bucket, key, metadata, self.head(path).size)
+        self.fs.invalidate_cache(path)
+        return etag
+
+    def delete(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        except TRANSPORT_ERRORS as exc:
+            err = wrap_error(exc, path)
+            if not isinstance(err, FileNotFoundError):
+                raise err from exc
+        self.fs.invalidate_cache(path)
+
+    def listing(self, prefix: str) -> list[tuple[str, int]]:
+        try:
+            found = self.fs.find(prefix, detail=True)
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, prefix) from exc
+        return [(name, int(info.get("size") or 0)) for name, info in sorted(found.items())]
+
+
+class _SyncS3:
+    """The two botocore calls s3_replace_metadata needs, run on s3fs's own
+    (async) client and event loop, so that it uses the same endpoint and credentials."""
+
+    def __init__(self, fs: Any):
+        self.fs = fs
+
+    def copy_object(self, **kw: Any) -> Any:
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, self.fs._call_s3, "copy_object", **kw)
+
+    def head_object(self, **kw: Any) -> Any:
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, self.fs._call_s3, "head_object", **kw)
+
+    def copy(self, source: Mapping[str, str], bucket: str, key: str, ExtraArgs: Any) -> None:
+        raise ObjectStoreError(
+            "copies over 5 GiB through s3fs are not supported; use an obstore S3Store",
+            key,
+        )
+
+
+def backend_for(store: Any, *, s3_client: Any = None) -> Backend:
+    """The adapter for `store`: a Backend as is, an fsspec filesystem, or any
+    obspec-style store (obstore's stores and wrappers with the same methods)."""
+    if isinstance(store, Backend):
+        return store
+    try:
+        from fsspec import AbstractFileSystem
+
+        if isinstance(store, AbstractFileSystem):
+            return FsspecBackend(store)
+    except ImportError:
+        pass
+    if hasattr(store, "get_range") and hasattr(store, "get"):
+        return ObstoreBackend(store, s3_client=s3_client)
+    raise TypeError(
+        "store must be an obstore store (S3Store, LocalStore, MemoryStore, ...), an object "
+        f"with the same methods, or an fsspec filesystem, not {type(store).__name__}"
+    )
+
+
+def join_chunks(chunks: Iterable[bytes | memoryview]) -> bytes:
+    return b"".join(chunks)

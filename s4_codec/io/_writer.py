@@ -1,0 +1,241 @@
+"""Writing objects as the gateway stores them: single PUT and streaming multipart."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import TYPE_CHECKING, Any
+
+from s4_codec import _internal
+
+if TYPE_CHECKING:
+    from s4_codec._internal import IndexEntry
+
+from ._plan import DICT_PREFIX
+from ._stores import Backend, backend_for
+
+# Original bytes per part of a streaming upload (one S4F2 frame each). Parts of
+# 5 MiB or more are padded to at least 5 MiB stored (FORMAT.md §8.4).
+PART_SIZE = 8 << 20
+MIN_PART = 5 << 20
+# Codecs an attribute-less store (local files) can hold readably: framed bodies
+# are recognised by their magic, passthrough bodies are the original bytes.
+_NO_METADATA_CODECS = ("cpu-zstd", "passthrough")
+
+
+def _result(
+    path: str, size: int, stored: int, metadata: dict[str, str], stored_etag: str | None, **kw: Any
+) -> dict[str, Any]:
+    return {
+        "path": path,
+        "size": size,
+        "stored_size": stored,
+        "etag": metadata.get("s4-logical-etag") if metadata else None,
+        "stored_etag": stored_etag,
+        "metadata": metadata,
+        **kw,
+    }
+
+
+def _check_codec(backend: Backend, codec: str) -> None:
+    if not backend.has_metadata and codec not in _NO_METADATA_CODECS:
+        raise ValueError(
+            f"{backend.name} keeps no object metadata, so a {codec} object written there "
+            f"could not be told from plain bytes; use one of {_NO_METADATA_CODECS}"
+        )
+
+
+def _store_dictionary(backend: Backend, path: str, dictionary: bytes) -> None:
+    dict_id = _internal.CpuZstdDict(dictionary).s4_dict_id
+    target = _dict_target(backend, path, dict_id)
+    try:
+        backend.head(target)
+        return
+    except FileNotFoundError:
+        pass
+    sha = hashlib.sha256(dictionary).hexdigest()
+    backend.put(target, dictionary, {"s4-dict-sha256": sha})
+
+
+def _dict_target(backend: Backend, path: str, dict_id: str) -> str:
+    if getattr(backend, "is_s3", False):
+        return f"{path.lstrip('/').split('/', 1)[0]}/{DICT_PREFIX}{dict_id}"
+    return DICT_PREFIX + dict_id
+
+
+def put(
+    store: Any,
+    path: str,
+    data: Any,
+    codec: str = "cpu-zstd",
+    level: int = 3,
+    *,
+    dictionary: Any = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Stores `data` at `path` as the gateway's single PUT would: the body and
+    metadata of ``encode_s4_object`` (``s4-logical-etag`` included) and, for more
+    than one frame, the ``.s4index`` sidecar bound to the body's new ETag. A
+    ``cpu-zstd-dict`` object also gets its dictionary at ``.s4dict/<id>``.
+
+    Returns ``{"etag" (the ETag the gateway serves), "stored_etag", "size",
+    "stored_size", "metadata", "sidecar"}``.
+    """
+    backend = backend_for(store)
+    _check_codec(backend, codec)
+    obj = _internal.encode_s4_object(data, codec, level, dictionary=dictionary, threads=threads)
+    body, metadata = obj["body"], obj["metadata"]
+    if dictionary is not None and "s4-dict-id" in metadata:
+        _store_dictionary(backend, path, bytes(dictionary))
+    etag = backend.put(path, body, metadata)
+    sidecar = obj["sidecar"]
+    if sidecar is not None:
+        bound = _internal.bind_index(sidecar, len(body), etag)
+        backend.put(path + _internal.SIDECAR_SUFFIX, bound, {})
+    else:
+        # A sidecar left by an earlier object at this key would be refused as
+        # stale, making the new object unreadable on stores without metadata.
+        backend.delete(path + _internal.SIDECAR_SUFFIX)
+    size = int(metadata["s4-original-size"])
+    return _result(path, size, len(body), metadata, etag, sidecar=sidecar is not None)
+
+
+class S4Writer(io.RawIOBase):
+    """A streaming writer (``open(store, path, "wb")``): data is cut into parts
+    of ``part_size`` original bytes, each framed as the gateway's UploadPart
+    stores it (one S4F2 frame, S4P1 padding up to 5 MiB), and uploaded as it
+    comes, so memory stays bounded whatever the total. ``close()`` completes
+    the upload, stamps ``s4-logical-etag`` (S3's composite form, over the
+    original bytes) with a server-side copy where the store can, and writes the
+    sidecar bound to the final ETag; ``result`` then tells what was stored.
+
+    A stream shorter than one part is written as a single PUT (``put``).
+    Leaving a ``with`` block on an exception abandons the upload: nothing is
+    stored.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        path: str,
+        codec: str = "cpu-zstd",
+        level: int = 3,
+        *,
+        part_size: int = PART_SIZE,
+    ):
+        super().__init__()
+        if part_size < MIN_PART:
+            raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum part)")
+        self._backend = backend_for(store)
+        _check_codec(self._backend, codec)
+        self.name, self._codec, self._level = path, codec, level
+        self._part_size = part_size
+        self._buf = bytearray()
+        self._upload: Any = None
+        self._entries: list[IndexEntry] = []
+        self._md5s: list[bytes] = []
+        self._original = self._stored = 0
+        self.result: dict[str, Any] | None = None
+
+    @property
+    def mode(self) -> str:
+        return "wb"
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._original + len(self._buf)
+
+    def write(self, data: Any) -> int:
+        self._checkClosed()
+        view = memoryview(data).cast("B")
+        self._buf += view
+        while len(self._buf) >= self._part_size:
+            self._emit(memoryview(self._buf)[: self._part_size])
+            del self._buf[: self._part_size]
+        return len(view)
+
+    def _emit(self, chunk: memoryview) -> None:
+        part = _internal.encode_s4_part(chunk, self._codec, self._level)
+        _, payload, rest = _internal.read_frame(part)
+        if self._upload is None:
+            initial = {"s4-codec": self._codec, "s4-multipart": "true"}
+            self._upload = self._backend.open_upload(self.name, initial, MIN_PART * 2)
+        self._upload.write(part)
+        self._entries.append(
+            {
+                "original_offset": self._original,
+                "original_size": len(chunk),
+                "compressed_offset": self._stored,
+                "compressed_size": len(part) - len(rest),
+            }
+        )
+        self._md5s.append(hashlib.md5(chunk).digest())
+        self._original += len(chunk)
+        self._stored += len(part)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._upload is None:
+                self.result = put(
+                    self._backend, self.name, bytes(self._buf), self._codec, self._level
+                )
+                return
+            if self._buf:
+                self._emit(memoryview(self._buf))
+                self._buf.clear()
+            self._upload.close()
+            self._finish()
+        finally:
+            super().close()
+
+    def _finish(self) -> None:
+        backend, path = self._backend, self.name
+        parts = len(self._md5s)
+        logical = hashlib.md5(b"".join(self._md5s)).hexdigest() + f"-{parts}"
+        metadata = {
+            "s4-codec": self._codec,
+            "s4-multipart": "true",
+            "s4-original-size": str(self._original),
+            "s4-compressed-size": str(self._stored),
+            "s4-logical-etag": logical,
+        }
+        stamped = backend.replace_metadata(path, metadata) if backend.has_metadata else None
+        etag = stamped if stamped is not None else backend.head(path).etag
+        if stamped is None:
+            # Without a server-side copy the object keeps its upload-time metadata
+            # (no s4-logical-etag: gateway clients see no ETag, FORMAT.md §8.5).
+            metadata = {"s4-codec": self._codec, "s4-multipart": "true"}
+        sidecar = _internal.encode_index(self._entries, self._stored, self._stored, etag)
+        backend.put(path + _internal.SIDECAR_SUFFIX, sidecar, {})
+        self.result = _result(
+            path,
+            self._original,
+            self._stored,
+            metadata if backend.has_metadata else {},
+            etag,
+            sidecar=True,
+            parts=parts,
+            logical_etag_stamped=stamped is not None,
+        )
+
+    def abort(self) -> None:
+        """Abandons the upload; nothing is stored."""
+        upload = self._upload
+        # obstore's writer aborts when dropped unclosed; fsspec files discard.
+        for name in ("abort", "discard"):
+            if upload is not None and hasattr(upload, name):
+                getattr(upload, name)()
+                break
+        self._upload = None
+        self._buf.clear()
+        super().close()
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
