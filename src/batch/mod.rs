@@ -8,9 +8,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::codec::dict::ZstdDictionary;
-use crate::codec::{check_limit, Codec, RESERVE_AHEAD_MAX};
+use crate::codec::{Codec, RESERVE_AHEAD_MAX};
 use crate::error::{try_reserve, Error};
 use crate::s4::frame::{self, BodyInfo};
+use crate::s4::object::FramesPlan;
 use crate::threads;
 
 pub use crate::spec::{CellFormat, OnError};
@@ -270,33 +271,6 @@ pub struct Decode {
     pub dict: Option<Arc<ZstdDictionary>>,
 }
 
-/// Decodes one S4 object body, checking every frame's size and CRC32C; on
-/// error `out` is left as it was.
-pub fn decode_body_append(
-    body: &[u8],
-    max_output_size: u64,
-    dict: Option<&Arc<ZstdDictionary>>,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let mut total = 0u64;
-    for frame in frame::frames(body) {
-        total = total.saturating_add(frame?.0.original_size);
-    }
-    check_limit(total, max_output_size)?;
-    let start = out.len();
-    for frame in frame::frames(body) {
-        let (header, payload) = frame?;
-        let decoded = frame::decoder_for(header.codec, dict).and_then(|codec| {
-            codec.decompress_append(payload, header.original_size, header.crc32c, out)
-        });
-        if let Err(err) = decoded {
-            out.truncate(start);
-            return Err(err);
-        }
-    }
-    Ok(())
-}
-
 /// Decompresses every cell.
 pub fn decompress(
     col: &dyn ByteColumn,
@@ -324,7 +298,13 @@ pub fn decompress(
         reserve,
         |value, out| match spec.format {
             CellFormat::S4 => {
-                decode_body_append(value, spec.max_output_size, spec.dict.as_ref(), out)
+                let plan = FramesPlan::new(value, None, spec.dict.as_ref(), spec.max_output_size)?;
+                // The row locates a one-frame cell's error; naming frame 0 adds nothing.
+                plan.decode_append(out, 1)
+                    .map_err(|err| match plan.frame_count() {
+                        1 => err.root().clone(),
+                        _ => err,
+                    })
             }
             CellFormat::Raw => spec
                 .codec

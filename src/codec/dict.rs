@@ -116,7 +116,7 @@ impl ZstdDictionary {
     /// Decodes into `dst`; `None` when the output does not fit.
     pub fn decompress(&self, src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usize>> {
         if src.is_empty() {
-            return Err(Error::io("incomplete frame"));
+            return Err(Error::io(zstd::INCOMPLETE));
         }
         zstd::check_windows(src)?;
         let mut out = UninitBuf::new(dst);

@@ -64,9 +64,28 @@ unsafe impl WriteBuf for UninitBuf<'_> {
     }
 }
 
-fn zstd_error(code: usize) -> Error {
-    Error::io(zstd_safe::get_error_name(code))
+/// A zstd engine error, said as what is wrong with the stream.
+pub(crate) fn zstd_error(code: usize) -> Error {
+    use zstd_sys::ZSTD_ErrorCode::*;
+    // SAFETY: pure function of an error code.
+    let what = match unsafe { zstd_sys::ZSTD_getErrorCode(code) } {
+        ZSTD_error_prefix_unknown => "not a zstd frame (bad magic)",
+        ZSTD_error_corruption_detected => "corrupt zstd data",
+        ZSTD_error_checksum_wrong => "zstd content checksum mismatch",
+        ZSTD_error_srcSize_wrong => "zstd frame is truncated or has trailing bytes",
+        ZSTD_error_frameParameter_windowTooLarge => TOO_LARGE_WINDOW,
+        ZSTD_error_frameParameter_unsupported => "unsupported zstd frame parameters",
+        ZSTD_error_dictionary_wrong => "zstd frame was compressed with another dictionary",
+        ZSTD_error_dictionary_corrupted => "corrupt zstd dictionary",
+        ZSTD_error_memory_allocation => "zstd could not allocate its decoder state",
+        _ => return Error::io(format!("zstd: {}", zstd_safe::get_error_name(code))),
+    };
+    Error::io(what)
 }
+
+pub(crate) const INCOMPLETE: &str = "incomplete zstd frame";
+const TOO_LARGE_WINDOW: &str =
+    "zstd window over 128 MiB (larger than the reference decoder accepts)";
 
 /// Inputs at least this long may be compressed by several worker threads.
 pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
@@ -204,7 +223,7 @@ pub(crate) fn check_windows(mut src: &[u8]) -> Result<()> {
     while let Some(magic) = src.get(..4) {
         let magic = u32::from_le_bytes(magic.try_into().expect("4 bytes"));
         if magic == FRAME_MAGIC && frame_window(src).is_some_and(|w| w > MAX_WINDOW) {
-            return Err(Error::io("Frame requires too much memory for decoding"));
+            return Err(Error::io(TOO_LARGE_WINDOW));
         }
         if magic != FRAME_MAGIC && magic & SKIPPABLE_MAGIC_MASK != SKIPPABLE_MAGIC {
             return Ok(());
@@ -224,7 +243,7 @@ pub(crate) fn check_windows(mut src: &[u8]) -> Result<()> {
 pub fn decompress(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<Option<usize>> {
     if src.is_empty() {
         // Zero frames are not a payload: even empty input encodes to a frame.
-        return Err(Error::io("incomplete frame"));
+        return Err(Error::io(INCOMPLETE));
     }
     check_windows(src)?;
     let mut out = UninitBuf::new(dst);
@@ -259,7 +278,7 @@ pub fn decompress_blocks(
     sink: BlockSink<'_>,
 ) -> Result<Option<usize>> {
     if src.is_empty() {
-        return Err(Error::io("incomplete frame"));
+        return Err(Error::io(INCOMPLETE));
     }
     check_windows(src)?;
     BLOCK_DCTX.with_borrow_mut(|slot| {
@@ -299,7 +318,7 @@ fn decode_blocks(
                 break;
             }
             let Some(input) = pos.checked_add(need).and_then(|end| src.get(pos..end)) else {
-                return Err(Error::io("incomplete frame"));
+                return Err(Error::io(INCOMPLETE));
             };
             let out = &mut dst[written..];
             // SAFETY: `out` is writable for `out.len()` bytes and follows the
@@ -340,7 +359,7 @@ pub fn decompress_growing(
     out: &mut Vec<u8>,
 ) -> Result<Option<usize>> {
     if src.is_empty() {
-        return Err(Error::io("incomplete frame"));
+        return Err(Error::io(INCOMPLETE));
     }
     check_windows(src)?;
     // A fresh context: a referenced dictionary must not outlive this call.
@@ -380,7 +399,7 @@ pub fn decompress_growing(
         }
         if input_done && written < room && input.pos() == consumed_before {
             // No input left, room to spare, and zstd still wants more.
-            return Err(Error::io("incomplete frame"));
+            return Err(Error::io(INCOMPLETE));
         }
     }
 }

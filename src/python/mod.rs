@@ -1,6 +1,7 @@
 //! The compiled module `s4_codec._internal`. Doors only convert and dispatch.
 
 pub(crate) mod buffers;
+mod codecs;
 pub(crate) mod errors;
 mod objects;
 mod options;
@@ -13,8 +14,7 @@ use pyo3::prelude::*;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
-    m.add_class::<scalar::CpuZstd>()?;
-    m.add_class::<scalar::CpuGzip>()?;
+    codecs::register(m)?;
     m.add_function(wrap_pyfunction!(scalar::crc32c, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::crc32c_combine, m)?)?;
     m.add_function(wrap_pyfunction!(scalar::gpu_available, m)?)?;

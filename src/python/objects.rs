@@ -1,16 +1,12 @@
 //! Frames, objects, sidecars and dictionaries (FORMAT.md §6, §8, §9).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyType};
+use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{bytes_from, detached, dictionary_arg, try_new_bytes_detached, ByteView};
-use super::scalar::{compress_with, decompress_with, Compressed};
-use crate::codec::dict::ZstdDictionary;
-use crate::codec::Codec;
 use crate::s4::frame::{self, FrameHeader};
 use crate::s4::index::{FrameIndex, IndexEntry, SseBinding};
 use crate::s4::object;
@@ -374,101 +370,11 @@ pub fn bind_index<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
-/// zstd with a dictionary (FORMAT.md §6): structured (`zstd --train`,
-/// `train_dictionary`) or raw content.
-#[pyclass(module = "s4_codec", frozen, skip_from_py_object)]
-pub struct CpuZstdDict {
-    codec: Codec,
-}
-
-#[pymethods]
-impl CpuZstdDict {
-    #[new]
-    #[pyo3(signature = (dict_bytes, level = 3))]
-    fn new(dict_bytes: ByteView<'_>, level: i32) -> PyResult<Self> {
-        let dict = dictionary_arg(Some(dict_bytes))?.expect("given");
-        Ok(Self {
-            codec: Codec::zstd_dict(dict, level),
-        })
-    }
-
-    #[getter]
-    fn level(&self) -> i32 {
-        self.parts().1
-    }
-
-    /// The dictionary's bytes.
-    #[getter]
-    fn dict_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.parts().0.bytes())
-    }
-
-    /// The zstd dictionary id frames carry (None for raw-content dictionaries).
-    #[getter]
-    fn dict_id(&self) -> Option<u32> {
-        self.parts().0.zstd_id()
-    }
-
-    /// The gateway's `s4-dict-id`: first 16 hex digits of SHA-256.
-    #[getter]
-    fn s4_dict_id(&self) -> String {
-        self.parts().0.s4_dict_id()
-    }
-
-    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
-        compress_with(py, &self.codec, &data)
-    }
-
-    fn decompress<'py>(
-        &self,
-        py: Python<'py>,
-        data: ByteView<'py>,
-        original_size: u64,
-        crc32c: u32,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        decompress_with(py, &self.codec, &data, original_size, crc32c)
-    }
-
-    fn __repr__(&self) -> String {
-        let (dict, level) = self.parts();
-        format!(
-            "CpuZstdDict(dict_len={}, level={level})",
-            dict.bytes().len()
-        )
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<Self>()
-            .is_ok_and(|o| o.get().codec == self.codec)
-    }
-
-    fn __hash__(&self) -> u64 {
-        let (dict, level) = self.parts();
-        u64::from(crate::codec::crc::crc32c(dict.bytes())) << 8 ^ level as u64
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (Bound<'py, PyBytes>, i32)) {
-        let this = slf.get();
-        (slf.get_type(), (this.dict_bytes(slf.py()), this.level()))
-    }
-}
-
-impl CpuZstdDict {
-    fn parts(&self) -> (&Arc<ZstdDictionary>, i32) {
-        match &self.codec {
-            Codec::ZstdDict { dict, level } => (dict, *level),
-            _ => unreachable!("CpuZstdDict always holds a dictionary codec"),
-        }
-    }
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_MAGIC", PyBytes::new(m.py(), &frame::FRAME_MAGIC))?;
     m.add("PADDING_MAGIC", PyBytes::new(m.py(), &frame::PADDING_MAGIC))?;
     m.add("FRAME_HEADER_BYTES", frame::FRAME_HEADER_BYTES)?;
     m.add("SIDECAR_SUFFIX", crate::s4::index::SIDECAR_SUFFIX)?;
-    m.add_class::<CpuZstdDict>()?;
     m.add_class::<FrameIter>()?;
     m.add_function(wrap_pyfunction!(read_frame, m)?)?;
     m.add_function(wrap_pyfunction!(frame_iter, m)?)?;

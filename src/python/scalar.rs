@@ -1,10 +1,11 @@
-//! The scalar classes `CpuZstd` / `CpuGzip` and the `crc32c` function: each
-//! call converts its arguments and runs the core with the GIL released.
+//! One payload at a time: the compress and decompress calls behind the codec
+//! classes, `crc32c` and `decompress_raw`. Each converts its arguments and
+//! runs the core with the GIL released.
 
 use std::cell::RefCell;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::PyBytes;
 
 use super::buffers::{bytes_from, detached, try_new_bytes_detached, ByteView};
 use crate::codec::{Codec, RESULT_RESERVE_MAX};
@@ -63,112 +64,6 @@ pub(crate) fn decompress_with<'py>(
     // output exists: the output grows as it decodes, then is copied once.
     let out = detached(py, || codec.decompress(src, original_size, crc32c))?;
     bytes_from(py, &out)
-}
-
-/// zstd codec (FORMAT.md §4). Levels are clamped to 1..=22.
-#[pyclass(module = "s4_codec", frozen, eq, hash, skip_from_py_object)]
-#[derive(PartialEq, Eq, Hash)]
-pub struct CpuZstd {
-    level: i32,
-}
-
-#[pymethods]
-impl CpuZstd {
-    #[new]
-    #[pyo3(signature = (level = 3))]
-    fn new(level: i32) -> Self {
-        let Codec::Zstd { level } = Codec::zstd(level) else {
-            unreachable!("Codec::zstd builds a zstd codec")
-        };
-        Self { level }
-    }
-
-    /// The effective (clamped) compression level.
-    #[getter]
-    fn level(&self) -> i32 {
-        self.level
-    }
-
-    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
-        compress_with(py, &self.codec(), &data)
-    }
-
-    fn decompress<'py>(
-        &self,
-        py: Python<'py>,
-        data: ByteView<'py>,
-        original_size: u64,
-        crc32c: u32,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        decompress_with(py, &self.codec(), &data, original_size, crc32c)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("CpuZstd(level={})", self.level)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (i32,)) {
-        (slf.get_type(), (slf.get().level,))
-    }
-}
-
-impl CpuZstd {
-    fn codec(&self) -> Codec {
-        Codec::Zstd { level: self.level }
-    }
-}
-
-/// gzip codec (FORMAT.md §5). Levels 0..=9; larger values mean 9.
-#[pyclass(module = "s4_codec", frozen, eq, hash, skip_from_py_object)]
-#[derive(PartialEq, Eq, Hash)]
-pub struct CpuGzip {
-    level: u32,
-}
-
-#[pymethods]
-impl CpuGzip {
-    #[new]
-    #[pyo3(signature = (level = 6))]
-    fn new(level: u32) -> Self {
-        let Codec::Gzip { level } = Codec::gzip(level) else {
-            unreachable!("Codec::gzip builds a gzip codec")
-        };
-        Self { level }
-    }
-
-    /// The effective (clamped) compression level.
-    #[getter]
-    fn level(&self) -> u32 {
-        self.level
-    }
-
-    fn compress<'py>(&self, py: Python<'py>, data: ByteView<'py>) -> PyResult<Compressed<'py>> {
-        compress_with(py, &self.codec(), &data)
-    }
-
-    fn decompress<'py>(
-        &self,
-        py: Python<'py>,
-        data: ByteView<'py>,
-        original_size: u64,
-        crc32c: u32,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        decompress_with(py, &self.codec(), &data, original_size, crc32c)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("CpuGzip(level={})", self.level)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, (u32,)) {
-        (slf.get_type(), (slf.get().level,))
-    }
-}
-
-impl CpuGzip {
-    fn codec(&self) -> Codec {
-        Codec::Gzip { level: self.level }
-    }
 }
 
 /// Below this size `crc32c` keeps the GIL: the checksum takes less time than

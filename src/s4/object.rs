@@ -181,11 +181,30 @@ fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<Body> {
     Ok((CodecKind::CpuZstd, body, sidecar, crc))
 }
 
-/// The frames of a body, parsed and sized, ready to decode.
+/// The frames of a body, parsed and sized, ready to decode: the one body
+/// planner behind whole objects, ranges and `"s4"` column cells.
 pub struct FramesPlan<'a> {
-    frames: Vec<PlannedFrame<'a>>,
+    frames: PlannedFrames<'a>,
     total: usize,
     exact: bool,
+}
+
+/// Most bodies hold one frame (every column cell does): that one is kept
+/// inline, so planning a cell allocates nothing.
+enum PlannedFrames<'a> {
+    One(PlannedFrame<'a>),
+    Many(Vec<PlannedFrame<'a>>),
+}
+
+impl<'a> std::ops::Deref for PlannedFrames<'a> {
+    type Target = [PlannedFrame<'a>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            PlannedFrames::One(frame) => std::slice::from_ref(frame),
+            PlannedFrames::Many(frames) => frames,
+        }
+    }
 }
 
 /// One data frame: where it is, its header, payload, decoder and the most
@@ -260,6 +279,10 @@ impl<'a> FramesPlan<'a> {
     /// The plan of `frames`, whose claims the caller checked against a
     /// limit (so their capacities, never above the claims, sum without overflow).
     fn from_frames(frames: Vec<PlannedFrame<'a>>) -> Self {
+        Self::from_planned(PlannedFrames::Many(frames))
+    }
+
+    fn from_planned(frames: PlannedFrames<'a>) -> Self {
         FramesPlan {
             total: frames.iter().map(|f| f.cap).sum(),
             exact: frames
@@ -280,21 +303,15 @@ impl FramesPlan<'_> {
         dict: Option<&Arc<ZstdDictionary>>,
         limit: u64,
     ) -> Result<FramesPlan<'a>> {
-        let mut headers = Vec::new();
+        // First the claims alone (headers parse in nanoseconds; nothing is
+        // allocated), so the size and limit checks come before anything else.
         let mut claimed = 0u64;
         let mut frames = frame::frames(body);
-        loop {
+        for index in 0.. {
             let at = body.len() - frames.remaining().len();
             let Some(frame) = frames.next() else { break };
-            let (header, payload) = frame
-                .map_err(|err| err.at(format!("frame {} at stored byte {at}", headers.len())))?;
-            let stored_offset = body.len() - frames.remaining().len() - payload.len();
-            headers.push((
-                header,
-                payload,
-                (stored_offset - FRAME_HEADER_BYTES) as u64,
-                claimed,
-            ));
+            let (header, _) =
+                frame.map_err(|err| err.at(format!("frame {index} at stored byte {at}")))?;
             claimed = claimed.saturating_add(header.original_size);
         }
         let metadata_size = metadata.and_then(|m| parsed::<u64>(m, KEY_ORIGINAL_SIZE));
@@ -305,16 +322,28 @@ impl FramesPlan<'_> {
             });
         }
         check_limit(claimed, limit)?;
-        let frames = headers
-            .into_iter()
-            .enumerate()
-            .map(
-                |(index, (header, payload, stored_offset, original_offset))| {
-                    PlannedFrame::new(index, stored_offset, original_offset, header, payload, dict)
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        let plan = FramesPlan::from_frames(frames);
+        let mut planned = PlannedFrames::Many(Vec::new());
+        let (mut frames, mut original_offset) = (frame::frames(body), 0u64);
+        for index in 0.. {
+            let Some(frame) = frames.next() else { break };
+            let (header, payload) = frame?;
+            let stored_offset = body.len() - frames.remaining().len() - payload.len();
+            let stored_offset = (stored_offset - FRAME_HEADER_BYTES) as u64;
+            let frame =
+                PlannedFrame::new(index, stored_offset, original_offset, header, payload, dict)?;
+            original_offset += header.original_size;
+            planned = match planned {
+                PlannedFrames::Many(v) if v.is_empty() && frames.remaining().is_empty() => {
+                    PlannedFrames::One(frame)
+                }
+                PlannedFrames::Many(mut v) => {
+                    v.push(frame);
+                    PlannedFrames::Many(v)
+                }
+                PlannedFrames::One(first) => PlannedFrames::Many(vec![first, frame]),
+            };
+        }
+        let plan = FramesPlan::from_planned(planned);
         if let Some(expected) = metadata.and_then(|m| parsed::<u32>(m, KEY_CRC32C)) {
             let got = plan.crc32c();
             if got != expected {
@@ -322,6 +351,10 @@ impl FramesPlan<'_> {
             }
         }
         Ok(plan)
+    }
+
+    pub fn frame_count(&self) -> usize {
+        self.frames.len()
     }
 
     /// The output length if every frame keeps its claim.
@@ -359,7 +392,17 @@ impl FramesPlan<'_> {
     /// parallel straight into their place, and a wave reserves at most
     /// `RESERVE_AHEAD_MAX` or as much as is already decoded, so claims are
     /// trusted only as far as real output backs them.
+    /// On error `out` is left as it was.
     pub fn decode_append(&self, out: &mut Vec<u8>, threads: usize) -> Result<()> {
+        let start = out.len();
+        let result = self.decode_waves(out, threads);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn decode_waves(&self, out: &mut Vec<u8>, threads: usize) -> Result<()> {
         let start = out.len();
         let mut rest = &self.frames[..];
         while let Some(first) = rest.first() {
@@ -408,6 +451,9 @@ fn decode_frames_into(
     dst: &mut [MaybeUninit<u8>],
     threads: usize,
 ) -> Result<()> {
+    if let [frame] = frames {
+        return frame.decode_into(dst);
+    }
     let slots = threads::Slots::new(dst, frames.iter().map(|f| f.cap));
     threads::try_map_indexed(frames.len(), threads, |i| {
         // SAFETY: `try_map_indexed` runs each index once.
