@@ -1,7 +1,7 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypedDict, final
 
-from typing_extensions import Buffer
+from typing_extensions import Buffer, disjoint_base
 
 __version__: str
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "S4IndexError",
     "S4BackendError",
     "S4IoError",
+    "_Codec",
     "CpuZstd",
     "CpuGzip",
     "crc32c",
@@ -41,6 +42,7 @@ __all__ = [
     "encode_s4_part",
     "frame_header",
     "object_layout",
+    "is_single_frame",
     "RangeDecoder",
     "decode_s4_object",
     "plan_range",
@@ -68,30 +70,31 @@ class S4IndexError(S4Error): ...
 class S4BackendError(RuntimeError): ...
 class S4IoError(OSError): ...
 
+@disjoint_base
+class _Codec:
+    """What every codec class shares."""
+
+    def compress(self, data: Buffer) -> tuple[bytes, int, int]: ...
+    def decompress(self, data: Buffer, original_size: int, crc32c: int) -> bytes: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
 @final
-class CpuZstd:
+class CpuZstd(_Codec):
     """zstd codec (FORMAT.md §4). Levels are clamped to 1..=22."""
 
     def __new__(cls, level: int = 3) -> CpuZstd: ...
     @property
     def level(self) -> int: ...
-    def compress(self, data: Buffer) -> tuple[bytes, int, int]: ...
-    def decompress(self, data: Buffer, original_size: int, crc32c: int) -> bytes: ...
-    def __eq__(self, value: object, /) -> bool: ...
-    def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[type[CpuZstd], tuple[int]]: ...
 
 @final
-class CpuGzip:
+class CpuGzip(_Codec):
     """gzip codec (FORMAT.md §5). Levels 0..=9; larger values mean 9."""
 
     def __new__(cls, level: int = 6) -> CpuGzip: ...
     @property
     def level(self) -> int: ...
-    def compress(self, data: Buffer) -> tuple[bytes, int, int]: ...
-    def decompress(self, data: Buffer, original_size: int, crc32c: int) -> bytes: ...
-    def __eq__(self, value: object, /) -> bool: ...
-    def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[type[CpuGzip], tuple[int]]: ...
 
 def crc32c(data: Buffer) -> int: ...
@@ -173,7 +176,7 @@ class EncodedObject(TypedDict):
     metadata: dict[str, str]
 
 @final
-class CpuZstdDict:
+class CpuZstdDict(_Codec):
     """zstd with a structured or raw-content dictionary (FORMAT.md §6)."""
 
     def __new__(cls, dict_bytes: Buffer, level: int = 3) -> CpuZstdDict: ...
@@ -185,10 +188,6 @@ class CpuZstdDict:
     def dict_id(self) -> int | None: ...
     @property
     def s4_dict_id(self) -> str: ...
-    def compress(self, data: Buffer) -> tuple[bytes, int, int]: ...
-    def decompress(self, data: Buffer, original_size: int, crc32c: int) -> bytes: ...
-    def __eq__(self, other: object, /) -> bool: ...
-    def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[type[CpuZstdDict], tuple[bytes, int]]: ...
 
 @final
@@ -210,6 +209,7 @@ def encode_s4_object(
 def encode_s4_part(
     data: Buffer, codec: str = "cpu-zstd", level: int = 3, *, dictionary: Buffer | None = None
 ) -> bytes: ...
+
 class StoredHeader(TypedDict, total=False):
     padding: bool
     stored_size: int
@@ -219,9 +219,11 @@ class StoredHeader(TypedDict, total=False):
     crc32c: int
 
 def frame_header(data: Buffer) -> StoredHeader: ...
+def is_single_frame(metadata: Mapping[str, str]) -> bool: ...
 def object_layout(
     metadata: Mapping[str, str] | None = None, head: Buffer | None = None
 ) -> Literal["framed", "whole", "plain"]: ...
+
 @final
 class RangeDecoder:
     def __new__(
@@ -230,6 +232,7 @@ class RangeDecoder:
         start: int | None = None,
         end: int | None = None,
         *,
+        metadata: Mapping[str, str] | None = None,
         dictionary: Buffer | None = None,
         max_output_size: int = ...,
         source_size: int | None = None,

@@ -27,6 +27,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import s4_codec
@@ -113,7 +115,7 @@ def cmd_compress(args: argparse.Namespace) -> None:
 
 
 def _detect(data: bytes) -> str:
-    if data[:4] in (s4_codec.FRAME_MAGIC, s4_codec.PADDING_MAGIC) or not data:
+    if not data or _internal.object_layout(None, data[:4]) == "framed":
         return "s4"
     if data[:4] == ZSTD_MAGIC:
         return "zstd"
@@ -147,35 +149,6 @@ def _sidecar_of(path: str) -> dict[str, object] | None:
     return index
 
 
-# CRC32C of a concatenation from the parts' CRCs (zlib's crc32_combine with the
-# Castagnoli polynomial), so `inspect` derives the object CRC from frame headers.
-_CRC32C_POLY = 0x82F63B78
-
-
-def _gf2_mul(a: int, b: int) -> int:
-    """a * b modulo the CRC polynomial (reflected bit order)."""
-    m, p = 1 << 31, 0
-    while m:
-        if a & m:
-            p ^= b
-        m >>= 1
-        b = (b >> 1) ^ _CRC32C_POLY if b & 1 else b >> 1
-    return p
-
-
-def _crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
-    combine = getattr(_internal, "crc32c_combine", None)
-    if combine is not None:  # pragma: no cover - depends on the build
-        return int(combine(crc1, crc2, len2))
-    power, square = 1 << 31, 1 << 23  # x^0, x^8 (one zero byte)
-    while len2:
-        if len2 & 1:
-            power = _gf2_mul(square, power)
-        square = _gf2_mul(square, square)
-        len2 >>= 1
-    return _gf2_mul(power, crc1) ^ crc2
-
-
 def cmd_inspect(args: argparse.Namespace) -> None:
     if _is_url(args.input):
         return cmd_inspect_object(args)
@@ -188,7 +161,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         codecs = {f["codec"] for f in frames}
         crc = 0
         for f in frames:
-            crc = _crc32c_combine(crc, f["crc32c"], f["original_size"])
+            crc = _internal.crc32c_combine(crc, f["crc32c"], f["original_size"])
         report["frames"] = frames
         report["metadata"] = {
             "s4-codec": codecs.pop() if len(codecs) == 1 else "mixed",
@@ -207,6 +180,18 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 def _is_url(target: str) -> bool:
     return "://" in target
+
+
+@contextmanager
+def _store_errors(target: str) -> Iterator[None]:
+    """Store failures (a missing object included) exit with EXIT_IO; corrupt
+    data keeps its S4 class (S4IoError is an OSError too, but means bad data)."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, s4_codec.S4IoError | BrokenPipeError):
+            raise
+        raise CliError(f"{target}: {exc.strerror or exc}", EXIT_IO) from exc
 
 
 def _store(target: str, args: argparse.Namespace, *, prefix: bool = False) -> tuple[object, str]:
@@ -238,7 +223,8 @@ def _store(target: str, args: argparse.Namespace, *, prefix: bool = False) -> tu
     path = Path(target).absolute()
     if prefix and path.is_dir():
         return LocalStore(str(path)), ""
-    path.parent.mkdir(parents=True, exist_ok=True) if not prefix else None
+    if not prefix:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return LocalStore(str(path.parent)), path.name
 
 
@@ -285,29 +271,18 @@ def cmd_get(args: argparse.Namespace) -> None:
         return cmd_cat(args)
     tmp = Path(target + ".part")
     try:
-        with open(tmp, "wb") as out:
+        with _store_errors(args.source), open(tmp, "wb") as out:
             _copy_out(args, out)
         tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, FileNotFoundError) or not isinstance(exc, s4_codec.S4IoError):
-            raise CliError(f"{args.source}: {exc.strerror or exc}", EXIT_IO) from exc
-        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def cmd_cat(args: argparse.Namespace) -> None:
-    try:
+    with _store_errors(args.source):
         _copy_out(args, sys.stdout.buffer)
         sys.stdout.buffer.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        if isinstance(exc, s4_codec.S4IoError):
-            raise
-        raise CliError(f"{args.source}: {exc.strerror or exc}", EXIT_IO) from exc
 
 
 def cmd_put(args: argparse.Namespace) -> None:
@@ -321,7 +296,7 @@ def cmd_put(args: argparse.Namespace) -> None:
         src = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     except OSError as exc:
         raise CliError(f"cannot read {args.input}: {exc.strerror or exc}", EXIT_IO) from exc
-    try:
+    with _store_errors(args.dest):
         with src:
             result: dict[str, object] | None
             if size is not None and size < args.multipart_threshold:
@@ -338,12 +313,6 @@ def cmd_put(args: argparse.Namespace) -> None:
                 if show:
                     sys.stderr.write("\n")
                 result = w.result
-    except NotImplementedError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from exc
-    except OSError as exc:
-        if isinstance(exc, s4_codec.S4IoError):
-            raise
-        raise CliError(f"{args.dest}: {exc.strerror or exc}", EXIT_IO) from exc
     assert result is not None
     print(
         f"{args.dest}: {result['size']} bytes stored as {result['stored_size']}, "
@@ -355,30 +324,21 @@ def cmd_ls(args: argparse.Namespace) -> None:
     import s4_codec.io as s4io
 
     store, prefix = _store(args.target, args, prefix=True)
-    backend = s4io.backend_for(store)
-    try:
-        listing = backend.listing(prefix)
-        for name, stored in listing:
-            if name.endswith(s4_codec.SIDECAR_SUFFIX) or name.startswith(".s4dict/"):
-                continue
-            info = s4io.stat(store, name)
-            print(f"{info['size']:>14} {stored:>14} {info['kind']:<7} {name}")
-    except OSError as exc:
-        if isinstance(exc, s4_codec.S4IoError):
-            raise
-        raise CliError(f"{args.target}: {exc.strerror or exc}", EXIT_IO) from exc
+    from s4_codec.io._stores import is_auxiliary
+
+    with _store_errors(args.target):
+        for name, stored in s4io.backend_for(store).listing(prefix):
+            if not is_auxiliary(name):
+                info = s4io.stat(store, name)
+                print(f"{info['size']:>14} {stored:>14} {info['kind']:<7} {name}")
 
 
 def cmd_inspect_object(args: argparse.Namespace) -> None:
     import s4_codec.io as s4io
 
     store, key = _store(args.input, args)
-    try:
+    with _store_errors(args.input):
         info = s4io.stat(store, key)
-    except OSError as exc:
-        if isinstance(exc, s4_codec.S4IoError):
-            raise
-        raise CliError(f"{args.input}: {exc.strerror or exc}", EXIT_IO) from exc
     modified = info.pop("last_modified")
     info["last_modified"] = modified.isoformat() if modified else None
     json.dump(info, sys.stdout, indent=2)

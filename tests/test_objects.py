@@ -401,3 +401,33 @@ def test_range_decoder_assembles_pieces_in_any_order():
         RangeDecoder(obj["sidecar"], source_size=len(obj["body"]) + 1)
     with pytest.raises(s4_codec.S4ManifestSizeExceedsLimitError):
         RangeDecoder(obj["sidecar"], max_output_size=10)
+
+
+def test_range_decoder_checks_the_metadata_against_the_frames():
+    data = b"".join(json_event(i) for i in range(200_000))
+    obj = encode_s4_object(data)
+    RangeDecoder = s4_codec._internal.RangeDecoder
+    lying_size = obj["metadata"] | {"s4-original-size": str(len(data) + 1)}
+    with pytest.raises(s4_codec.S4SizeMismatchError):
+        RangeDecoder(obj["sidecar"], metadata=lying_size)
+    lying_crc = obj["metadata"] | {"s4-crc32c": str(s4_codec.crc32c(data) ^ 1)}
+    whole = RangeDecoder(obj["sidecar"], metadata=lying_crc)
+    whole.decode(obj["body"], 0)
+    with pytest.raises(s4_codec.S4CrcMismatchError):
+        whole.finish()
+    part = RangeDecoder(obj["sidecar"], 10, 20, metadata=lying_crc)  # frames alone vouch
+    part.decode(obj["body"], 0)
+    assert part.finish() == data[10:20]
+    good = RangeDecoder(obj["sidecar"], metadata=obj["metadata"])
+    good.decode(obj["body"], 0)
+    assert good.finish() == data
+
+
+def test_single_frame_objects_are_told_by_their_metadata():
+    single = s4_codec._internal.is_single_frame
+    assert single(encode_s4_object(b"x" * (1 << 20))["metadata"])
+    assert single(encode_s4_object(b"x" * (4 << 20))["metadata"])
+    assert not single(encode_s4_object(b"x" * ((4 << 20) + 1))["metadata"])
+    assert not single({"s4-multipart": "true", "s4-original-size": "10"})
+    assert single({"s4-dict-id": "0123456789abcdef", "s4-original-size": str(50 << 20)})
+    assert not single({"s4-framed": "true"})

@@ -29,14 +29,10 @@ except ImportError:  # older fsspec
 
 from s4_codec import _internal
 
-from ._plan import DICT_PREFIX, ObjectPlan
+from ._plan import ObjectPlan
 from ._reader import S4File, normalize, plan_info, read_span, resolve
-from ._stores import FsspecBackend
+from ._stores import FsspecBackend, is_auxiliary
 from ._writer import S4Writer, put
-
-
-def _hidden(name: str) -> bool:
-    return name.endswith(_internal.SIDECAR_SUFFIX) or f"/{DICT_PREFIX}" in f"/{name}"
 
 
 class S4FileSystem(ChainedFileSystem):
@@ -112,7 +108,7 @@ class S4FileSystem(ChainedFileSystem):
         out: list[Any] = []
         for entry in self.fs.ls(path, detail=True, **kwargs):
             name = self._strip_protocol(entry["name"])
-            if _hidden(name):
+            if is_auxiliary(name):
                 continue
             if entry.get("type") == "directory":
                 out.append({**entry, "name": name})

@@ -1,77 +1,47 @@
-"""Reading: whole and ranged ``get``, the seekable file, and their async twins."""
+"""Reading: whole and ranged ``get``, the seekable file, and their async twins.
+
+A framed read is one Rust ``RangeDecoder``: it allocates the result once and
+lists the stored ranges it still needs; those are fetched in requests of whole
+neighbouring frames, a few at a time on the I/O pool, each response streamed,
+and every frame is decoded into the result as soon as it has arrived (GIL
+released), so frame k decodes while frame k+1 downloads and nothing is joined
+afterwards.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import os
-import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from s4_codec import _internal
 
-from ._plan import DICT_PREFIX, ObjectPlan, drive, drive_async, open_plan
-from ._stores import Backend, backend_for
+from ._plan import ObjectPlan, drive, drive_async, open_plan
+from ._stores import IO_THREADS, Backend, backend_for, io_executor
 
-# One request fetches up to this many stored bytes (whole frames, at least one).
-BATCH_BYTES = 8 << 20
-# Frames separated by more padding than this are fetched by separate requests.
+# One request asks for whole neighbouring frames up to this many stored bytes
+# (a single larger frame is still one request).
+REQUEST_BYTES = 16 << 20
+# Frames further apart than this (multipart padding) are fetched separately.
 MAX_GAP = 1 << 20
-# Requests (fetch + decode) in flight at once, per process: frame k decodes in
-# one worker while frame k+1 downloads in another. Decoding releases the GIL
-# and runs on s4-codec's own Rust thread pool.
-IO_WORKERS = 4
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def executor() -> ThreadPoolExecutor:
-    """The one bounded pool all readers and writers share."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=IO_WORKERS, thread_name_prefix="s4-io")
-        return _pool
-
-
-def _dict_path(backend: Backend) -> Callable[[str, str], str]:
-    def path_of(path: str, dict_id: str) -> str:
-        # Dictionaries live at the bucket root (FORMAT.md §6); for fsspec the
-        # bucket is the first path component.
-        if getattr(backend, "is_s3", False):
-            bucket = path.lstrip("/").split("/", 1)[0]
-            return f"{bucket}/{DICT_PREFIX}{dict_id}"
-        return DICT_PREFIX + dict_id
-
-    return path_of
+# Requests in flight for one read.
+IN_FLIGHT = IO_THREADS
 
 
 def resolve(backend: Backend, path: str, dictionary: Any = None) -> ObjectPlan:
-    return drive(
-        open_plan(
-            path,
-            has_metadata=backend.has_metadata,
-            dict_path=_dict_path(backend),
-            dictionary=None if dictionary is None else bytes(dictionary),
-        ),
-        backend,
-    )
+    return drive(open_plan(backend, path, _bytes_or_none(dictionary)), backend)
 
 
 async def resolve_async(backend: Backend, path: str, dictionary: Any = None) -> ObjectPlan:
-    return await drive_async(
-        open_plan(
-            path,
-            has_metadata=backend.has_metadata,
-            dict_path=_dict_path(backend),
-            dictionary=None if dictionary is None else bytes(dictionary),
-        ),
-        backend,
-    )
+    return await drive_async(open_plan(backend, path, _bytes_or_none(dictionary)), backend)
+
+
+def _bytes_or_none(data: Any) -> bytes | None:
+    return None if data is None else bytes(data)
 
 
 def normalize(size: int, start: int | None, end: int | None) -> tuple[int, int]:
@@ -80,91 +50,114 @@ def normalize(size: int, start: int | None, end: int | None) -> tuple[int, int]:
     return a, max(a, b)
 
 
-def batches(plan: ObjectPlan, i: int, j: int) -> list[tuple[int, int]]:
-    """Runs [i, j) of neighbouring blocks, each fetched by one request."""
+def requests_for(pending: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The stored ranges still needed, merged into requests of whole frames."""
     out: list[tuple[int, int]] = []
-    k = i
-    while k < j:
-        m = k + 1
-        while (
-            m < j
-            and plan.blocks[m].stored_end - plan.blocks[k].stored_offset <= BATCH_BYTES
-            and plan.blocks[m].stored_offset - plan.blocks[m - 1].stored_end <= MAX_GAP
-        ):
-            m += 1
-        out.append((k, m))
-        k = m
+    for first, end in pending:
+        if out and first - out[-1][1] <= MAX_GAP and end - out[-1][0] <= REQUEST_BYTES:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((first, end))
     return out
 
 
-def _fetch_decode(backend: Backend, plan: ObjectPlan, i: int, j: int) -> bytes:
-    first, last = plan.blocks[i], plan.blocks[j - 1]
-    (data,) = backend.get_ranges(plan.path, [(first.stored_offset, last.stored_end)])
-    return plan.decode(i, j, data)
-
-
-def _clip(plan: ObjectPlan, i: int, piece: bytes, a: int, b: int) -> bytes | memoryview:
-    base = plan.blocks[i].original_offset
-    lo, hi = max(a - base, 0), min(b - base, len(piece))
-    return piece if (lo, hi) == (0, len(piece)) else memoryview(piece)[lo:hi]
-
-
-def _check_whole(plan: ObjectPlan, data: bytes) -> None:
-    # Frames are checked one by one on decode; a whole read of a framed body is
-    # also checked against the object's CRC where the metadata names one
-    # (FORMAT.md §14: a reader of the bucket should be stricter than the gateway).
-    crc = plan.metadata.get("s4-crc32c", "")
-    if plan.kind == "framed" and crc.isdigit():
-        got = _internal.crc32c(data)
-        if got != int(crc):
-            raise _internal.S4CrcMismatchError(
-                f"crc32c mismatch: {plan.path}: expected 0x{int(crc):08x}, got 0x{got:08x}"
-            )
+def _frames_in(pending: list[tuple[int, int]], first: int, end: int) -> list[tuple[int, int]]:
+    return [(a, b) for a, b in pending if first <= a and b <= end]
 
 
 def read_span(backend: Backend, plan: ObjectPlan, a: int, b: int) -> bytes:
-    """Original bytes [a, b), fetched in batches that overlap with decoding."""
-    i, j = plan.block_span(a, b)
-    runs = batches(plan, i, j)
-    if not runs:
+    """Original bytes [a, b) of the object (0 <= a <= b <= size)."""
+    if a >= b:
         return b""
-    if len(runs) == 1:
-        pieces = [_clip(plan, i, _fetch_decode(backend, plan, *runs[0]), a, b)]
+    if plan.layout == "plain":
+        return bytes(backend.get_range(plan.path, (a, b)))
+    if plan.layout == "whole":
+        return _slice(_decode_whole(plan, backend.get(plan.path)), a, b)
+    decoder = plan.range_decoder(a, b)
+    pending = decoder.pending
+
+    def fetch_decode(first: int, end: int) -> None:
+        # Frames decode as soon as they have arrived, while the rest streams in.
+        frames = _frames_in(pending, first, end)
+        buffer, at = bytearray(), first
+        for chunk in backend.stream_range(plan.path, (first, end)):
+            buffer += chunk
+            done = [f for f in frames if f[1] <= at + len(buffer)]
+            if not done:
+                continue
+            upto = done[-1][1] - at
+            with memoryview(buffer) as view, view[:upto] as piece:
+                decoder.decode(piece, at)
+            del buffer[:upto]
+            frames, at = frames[len(done) :], at + upto
+
+    requests = requests_for(pending)
+    if len(requests) == 1:
+        fetch_decode(*requests[0])
     else:
-        pool = executor()
-        futures = [pool.submit(_fetch_decode, backend, plan, k, m) for k, m in runs]
-        try:
-            pairs = zip(runs, futures, strict=True)
-            pieces = [_clip(plan, k, f.result(), a, b) for (k, _), f in pairs]
-        finally:
-            for f in futures:
-                f.cancel()
-    out = b"".join(pieces)
-    if (a, b) == (0, plan.size):
-        _check_whole(plan, out)
-    return out
+        for future in _bounded(fetch_decode, requests):
+            future.result()
+    return decoder.finish()
+
+
+def _bounded(fn: Any, requests: list[tuple[int, int]]) -> Iterator[Future[None]]:
+    """Runs `fn(first, end)` for each request on the I/O pool, at most
+    IN_FLIGHT at once, yielding each future as it completes. Leaving early
+    (an error) cancels what has not started."""
+    pool = io_executor()
+    todo = iter(requests)
+    running: set[Future[None]] = set()
+    try:
+        for request in todo:
+            running.add(pool.submit(fn, *request))
+            if len(running) == IN_FLIGHT:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                for request in todo:
+                    running.add(pool.submit(fn, *request))
+                    break
+                yield future
+    finally:
+        for future in running:
+            future.cancel()
 
 
 async def read_span_async(backend: Backend, plan: ObjectPlan, a: int, b: int) -> bytes:
-    i, j = plan.block_span(a, b)
-    gate = asyncio.Semaphore(IO_WORKERS)
+    if a >= b:
+        return b""
+    if plan.layout == "plain":
+        return bytes(await backend.get_range_async(plan.path, (a, b)))
+    loop = asyncio.get_running_loop()
+    if plan.layout == "whole":
+        body = await backend.get_async(plan.path)
+        decoded = await loop.run_in_executor(io_executor(), _decode_whole, plan, body)
+        return _slice(decoded, a, b)
+    decoder = plan.range_decoder(a, b)
+    pending = decoder.pending
+    gate = asyncio.Semaphore(IN_FLIGHT)
 
-    async def one(k: int, m: int) -> bytes | memoryview:
+    async def fetch_decode(first: int, end: int) -> None:
         async with gate:
-            first, last = plan.blocks[k], plan.blocks[m - 1]
-            (data,) = await backend.get_ranges_async(
-                plan.path, [(first.stored_offset, last.stored_end)]
-            )
-            piece = await asyncio.to_thread(plan.decode, k, m, data)
-            return _clip(plan, k, piece, a, b)
+            piece = await backend.get_range_async(plan.path, (first, end))
+            await loop.run_in_executor(io_executor(), decoder.decode, piece, first)
 
-    pieces: list[bytes | memoryview] = list(
-        await asyncio.gather(*(one(k, m) for k, m in batches(plan, i, j)))
-    )
-    out = b"".join(pieces)
-    if (a, b) == (0, plan.size):
-        _check_whole(plan, out)
-    return out
+    tasks = [asyncio.ensure_future(fetch_decode(*r)) for r in requests_for(pending)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return decoder.finish()
+
+
+def _decode_whole(plan: ObjectPlan, body: Any) -> bytes:
+    return _internal.decode_s4_object(body, plan.metadata, dictionary=plan.dictionary)
+
+
+def _slice(data: bytes, a: int, b: int) -> bytes:
+    return data if (a, b) == (0, len(data)) else data[a:b]
 
 
 def get(
@@ -179,8 +172,7 @@ def get(
     (slice semantics). Only the frames covering the range are fetched."""
     backend = backend_for(store)
     plan = resolve(backend, path, dictionary)
-    a, b = normalize(plan.size, start, end)
-    return read_span(backend, plan, a, b)
+    return read_span(backend, plan, *normalize(plan.size, start, end))
 
 
 async def get_async(
@@ -191,17 +183,15 @@ async def get_async(
     *,
     dictionary: Any = None,
 ) -> bytes:
-    """`get` on the store's async API (decoding runs in worker threads)."""
+    """`get` on the store's async API."""
     backend = backend_for(store)
     plan = await resolve_async(backend, path, dictionary)
-    a, b = normalize(plan.size, start, end)
-    return await read_span_async(backend, plan, a, b)
+    return await read_span_async(backend, plan, *normalize(plan.size, start, end))
 
 
 def stat(store: Any, path: str) -> dict[str, Any]:
     """What the reader learns on open: original size, stored size, ETag, layout."""
-    plan = resolve(backend_for(store), path)
-    return plan_info(plan)
+    return plan_info(resolve(backend_for(store), path))
 
 
 def plan_info(plan: ObjectPlan) -> dict[str, Any]:
@@ -212,8 +202,8 @@ def plan_info(plan: ObjectPlan) -> dict[str, Any]:
         "etag": plan.etag,
         "stored_etag": plan.head.etag,
         "last_modified": plan.head.last_modified,
-        "kind": plan.kind,
-        "frames": len(plan.blocks) if plan.kind == "framed" else None,
+        "kind": plan.layout,
+        "frames": len(plan.blocks) if plan.layout == "framed" else None,
         "sidecar": plan.sidecar_source,
         "metadata": dict(plan.metadata),
     }
@@ -224,7 +214,6 @@ class _Position:
 
     size: int
     _pos: int
-    closed: bool
 
     def _seek(self, offset: int, whence: int) -> int:
         if whence == os.SEEK_SET:
@@ -245,8 +234,10 @@ class S4File(_Position, io.BufferedIOBase):
     """A seekable, read-only binary file over one object; reads decode only the
     frames they touch. ``size`` is the original size; ``info`` what opening found.
 
-    Decoded frames stay in a bounded cache (``cache_bytes``); sequential reads
-    fetch the next ``readahead`` frames in the background.
+    Decoded frames stay in a small cache (``cache_bytes``, besides the frames
+    the current read and the read-ahead need); reading sequentially fetches the
+    next ``readahead`` frames in the background. Reads that span several
+    uncached frames go through ``get``'s pipeline instead.
     """
 
     def __init__(
@@ -254,7 +245,7 @@ class S4File(_Position, io.BufferedIOBase):
         backend: Backend,
         plan: ObjectPlan,
         *,
-        cache_bytes: int = 32 << 20,
+        cache_bytes: int = 16 << 20,
         readahead: int = 2,
     ):
         super().__init__()
@@ -287,50 +278,60 @@ class S4File(_Position, io.BufferedIOBase):
         return self._seek(offset, whence)
 
     def _block(self, k: int) -> Future[bytes]:
-        fut = self._cache.get(k)
-        if fut is None:
-            fut = executor().submit(_fetch_decode, self._backend, self._plan, k, k + 1)
-            self._cache[k] = fut
+        future = self._cache.get(k)
+        if future is None:
+            block = self._plan.blocks[k]
+            future = io_executor().submit(
+                read_span, self._backend, self._plan, block.original_offset, block.original_end
+            )
+            self._cache[k] = future
         self._cache.move_to_end(k)
-        return fut
+        return future
 
     def _evict(self, keep: range) -> None:
         blocks = self._plan.blocks
-        total = sum(blocks[k].original_size for k in self._cache)
+        held = sum(blocks[k].original_size for k in self._cache if k not in keep)
         for k in list(self._cache):
-            if total <= self._cache_bytes:
+            if held <= self._cache_bytes:
                 break
-            if k in keep:
-                continue
-            total -= blocks[k].original_size
-            self._cache.pop(k).cancel()
+            if k not in keep:
+                held -= blocks[k].original_size
+                self._cache.pop(k).cancel()
 
-    def _read(self, a: int, b: int) -> bytes:
+    def _pieces(self, a: int, b: int) -> Iterator[memoryview | bytes]:
+        """[a, b) as slices of decoded blocks, in order."""
         plan = self._plan
-        i, j = plan.block_span(a, b)
-        if i == j:
-            return b""
-        if j - i > 2 and not any(k in self._cache for k in range(i, j)):
-            # A large read: batched requests, overlapped with decoding.
-            return read_span(self._backend, plan, a, b)
-        futures = [self._block(k) for k in range(i, j)]
-        ahead = range(j, min(j + self._readahead, len(plan.blocks)))
+        wanted = plan.blocks_for(a, b)
+        if len(wanted) > 2 and not any(k in self._cache for k in wanted):
+            # A large read: pipelined requests, decoded straight into one result.
+            yield read_span(self._backend, plan, a, b)
+            return
+        futures = [self._block(k) for k in wanted]
+        ahead = range(wanted.stop, min(wanted.stop + self._readahead, len(plan.blocks)))
         if a == self._last_end:
             for k in ahead:
                 self._block(k)
         self._last_end = b
-        pairs = zip(range(i, j), futures, strict=True)
-        pieces = [_clip(plan, k, f.result(), a, b) for k, f in pairs]
-        self._evict(range(i, ahead.stop))
-        return b"".join(pieces)
+        keep = range(wanted.start, ahead.stop)
+        for k, future in zip(wanted, futures, strict=True):
+            block, decoded = plan.blocks[k], future.result()
+            lo = max(a - block.original_offset, 0)
+            hi = min(b - block.original_offset, block.original_size)
+            yield decoded if (lo, hi) == (0, len(decoded)) else memoryview(decoded)[lo:hi]
+        self._evict(keep)
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _span(self, size: int | None) -> tuple[int, int]:
         self._checkClosed()
         end = self.size if size is None or size < 0 else min(self.size, self._pos + size)
-        if end <= self._pos:
+        return self._pos, max(self._pos, end)
+
+    def read(self, size: int | None = -1) -> bytes:
+        a, b = self._span(size)
+        if a == b:
             return b""
-        out = self._read(self._pos, end)
-        self._pos += len(out)
+        pieces = list(self._pieces(a, b))
+        out = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
+        self._pos = b
         return out
 
     def read1(self, size: int = -1) -> bytes:
@@ -338,38 +339,41 @@ class S4File(_Position, io.BufferedIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        a, b = self._span(len(view))
+        filled = 0
+        for piece in self._pieces(a, b):
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        self._pos = b
+        return filled
 
     def readinto1(self, buffer: Any) -> int:
         return self.readinto(buffer)
 
     def peek(self, size: int = 0) -> bytes:
-        """Up to the end of the current frame (at most 64 KiB), not consumed."""
+        """Up to the end of the current block (at most 64 KiB), not consumed."""
         self._checkClosed()
         if self._pos >= self.size:
             return b""
-        i, _ = self._plan.block_span(self._pos, self._pos + 1)
-        end = min(self._plan.blocks[i].original_end, self._pos + max(size, 64 << 10))
-        return self._read(self._pos, end)
+        block = self._plan.blocks[self._plan.block_at(self._pos)]
+        end = min(block.original_end, self._pos + max(size, 64 << 10))
+        return b"".join(self._pieces(self._pos, end))
 
     def readline(self, size: int | None = -1) -> bytes:
-        """One line, searched in the decoded frames without copying them."""
-        self._checkClosed()
-        limit = self.size if size is None or size < 0 else min(self.size, self._pos + size)
+        """One line, searched in the decoded blocks without copying them."""
+        _, limit = self._span(size)
         pieces: list[bytes | memoryview] = []
         while self._pos < limit:
-            i, _ = self._plan.block_span(self._pos, self._pos + 1)
-            block = self._plan.blocks[i]
-            decoded = self._block(i).result()
+            k = self._plan.block_at(self._pos)
+            block = self._plan.blocks[k]
+            decoded = self._block(k).result()
             lo = self._pos - block.original_offset
             hi = min(limit, block.original_end) - block.original_offset
             newline = decoded.find(b"\n", lo, hi)
             stop = hi if newline < 0 else newline + 1
             pieces.append(memoryview(decoded)[lo:stop])
             self._pos += stop - lo
-            self._evict(range(i, i + 1))
+            self._evict(range(k, k + 1))
             if newline >= 0:
                 break
         return b"".join(pieces)
@@ -378,13 +382,13 @@ class S4File(_Position, io.BufferedIOBase):
         return self.read(-1)
 
     def close(self) -> None:
-        for fut in self._cache.values():
-            fut.cancel()
+        for future in self._cache.values():
+            future.cancel()
         self._cache.clear()
         super().close()
 
     def __repr__(self) -> str:
-        return f"<S4File {self.name!r} size={self.size} kind={self._plan.kind}>"
+        return f"<S4File {self.name!r} size={self.size} layout={self._plan.layout}>"
 
 
 class AsyncS4File(_Position):
@@ -396,20 +400,20 @@ class AsyncS4File(_Position):
         self._pos = 0
         self.closed = False
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
     def tell(self) -> int:
         return self._pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
+        self._check_open()
         return self._seek(offset, whence)
 
     async def read(self, size: int = -1) -> bytes:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
+        self._check_open()
         end = self.size if size < 0 else min(self.size, self._pos + size)
-        if end <= self._pos:
-            return b""
         out = await read_span_async(self._backend, self._plan, self._pos, end)
         self._pos += len(out)
         return out
@@ -429,7 +433,7 @@ def open_reader(
     path: str,
     *,
     dictionary: Any = None,
-    cache_bytes: int = 32 << 20,
+    cache_bytes: int = 16 << 20,
     readahead: int = 2,
 ) -> S4File:
     backend = backend_for(store)

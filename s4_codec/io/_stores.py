@@ -10,13 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from s4_codec import _internal
 
 # User metadata the S4 format defines starts with this (FORMAT.md §8.5).
 S4_META_PREFIX = "s4-"
+# Dictionaries live at the bucket root under this prefix (FORMAT.md §6).
+DICT_PREFIX = ".s4dict/"
+# Threads of the one pool that runs blocking store requests for every reader
+# and writer of the process (decoding runs on s4-codec's Rust pool instead).
+IO_THREADS = 4
+# Streamed responses are handed over in pieces of at least this many bytes.
+STREAM_CHUNK = 1 << 20
+
+_io_pool: ThreadPoolExecutor | None = None
+_io_pool_lock = threading.Lock()
+
+
+def io_executor() -> ThreadPoolExecutor:
+    """The process-wide pool for blocking store requests, created on first use."""
+    global _io_pool
+    with _io_pool_lock:
+        if _io_pool is None:
+            _io_pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="s4-io")
+        return _io_pool
+
+
+def is_auxiliary(name: str) -> bool:
+    """Sidecars and dictionaries: stored next to objects, not objects themselves."""
+    return name.endswith(_internal.SIDECAR_SUFFIX) or f"/{DICT_PREFIX}" in f"/{name}"
 
 
 class ObjectStoreError(OSError):
@@ -40,7 +68,6 @@ class Head:
     etag: str | None
     metadata: dict[str, str]
     last_modified: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _strip(etag: str | None) -> str | None:
@@ -101,7 +128,15 @@ class Backend:
     #: False where the store cannot keep user metadata (local files): S4 bodies
     #: are then recognised by their first bytes.
     has_metadata = True
+    #: True where the first path component is the bucket (s3fs).
+    paths_have_bucket = False
     name = "store"
+
+    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
+        try:
+            return fn(*args, **kw)
+        except TRANSPORT_ERRORS as exc:
+            raise wrap_error(exc, path, byte_range) from exc
 
     def head(self, path: str) -> Head:
         raise NotImplementedError
@@ -109,8 +144,14 @@ class Backend:
     def get(self, path: str) -> bytes | memoryview:
         raise NotImplementedError
 
-    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
+    def get_range(self, path: str, byte_range: tuple[int, int]) -> bytes | memoryview:
+        """Stored bytes [a, b) of `path`, exactly that many (an empty range asks nothing)."""
         raise NotImplementedError
+
+    def stream_range(self, path: str, byte_range: tuple[int, int]) -> Iterator[Any]:
+        """Stored bytes [a, b) of `path` in one request, as buffers in order as
+        they arrive (by default, the whole range at once)."""
+        yield self.get_range(path, byte_range)
 
     def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
         """Stores `data`; returns the new ETag (quotes stripped) when the store gives one."""
@@ -132,17 +173,16 @@ class Backend:
         """(key, stored size) of every object under `prefix`."""
         raise NotImplementedError
 
-    # Async twins: default to running the sync call in a thread.
+    # Async twins: by default the sync call, run on the I/O pool.
     async def head_async(self, path: str) -> Head:
-        return await asyncio.to_thread(self.head, path)
+        return await asyncio.get_running_loop().run_in_executor(io_executor(), self.head, path)
 
     async def get_async(self, path: str) -> bytes | memoryview:
-        return await asyncio.to_thread(self.get, path)
+        return await asyncio.get_running_loop().run_in_executor(io_executor(), self.get, path)
 
-    async def get_ranges_async(
-        self, path: str, ranges: Sequence[tuple[int, int]]
-    ) -> list[bytes | memoryview]:
-        return await asyncio.to_thread(self.get_ranges, path, ranges)
+    async def get_range_async(self, path: str, byte_range: tuple[int, int]) -> bytes | memoryview:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(io_executor(), self.get_range, path, byte_range)
 
 
 class ObstoreBackend(Backend):
@@ -156,15 +196,8 @@ class ObstoreBackend(Backend):
         self.has_metadata = kind != "LocalStore"
         self._s3_client = s3_client
 
-    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
-        try:
-            return fn(*args, **kw)
-        except TRANSPORT_ERRORS as exc:
-            raise wrap_error(exc, path, byte_range) from exc
-
-    def head(self, path: str) -> Head:
-        # store.head() carries no user metadata; a GET with head=True does (one HEAD request).
-        result = self._call(path, None, self.store.get, path, options={"head": True})
+    @staticmethod
+    def _head(result: Any) -> Head:
         meta = result.meta
         return Head(
             size=meta["size"],
@@ -173,43 +206,37 @@ class ObstoreBackend(Backend):
             last_modified=meta.get("last_modified"),
         )
 
+    def head(self, path: str) -> Head:
+        # store.head() carries no user metadata; a GET with head=True does (one HEAD request).
+        return self._head(self._call(path, None, self.store.get, path, options={"head": True}))
+
     def get(self, path: str) -> bytes | memoryview:
         result = self._call(path, None, self.store.get, path)
         return memoryview(self._call(path, None, result.bytes))
 
-    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
-        # Empty ranges are never sent: obstore refuses start == end.
-        wanted = [(a, b) for a, b in ranges if b > a]
-        span = (min(a for a, _ in wanted), max(b for _, b in wanted)) if wanted else None
-        if not wanted:
-            got: list[Any] = []
-        elif len(wanted) == 1:
-            a, b = wanted[0]
-            got = [self._call(path, span, self.store.get_range, path, start=a, end=b)]
-        else:
-            got = self._call(
-                path,
-                span,
-                self.store.get_ranges,
-                path,
-                starts=[a for a, _ in wanted],
-                ends=[b for _, b in wanted],
-            )
-        it = iter(got)
-        return [memoryview(next(it)) if b > a else memoryview(b"") for a, b in ranges]
+    def get_range(self, path: str, byte_range: tuple[int, int]) -> bytes | memoryview:
+        a, b = byte_range
+        if b <= a:  # obstore refuses start == end
+            return b""
+        return memoryview(self._call(path, byte_range, self.store.get_range, path, start=a, end=b))
+
+    def stream_range(self, path: str, byte_range: tuple[int, int]) -> Iterator[Any]:
+        a, b = byte_range
+        if b <= a:
+            return
+        result = self._call(path, byte_range, self.store.get, path, options={"range": (a, b)})
+        chunks = iter(result.stream(min_chunk_size=STREAM_CHUNK))
+        while True:
+            chunk = self._call(path, byte_range, next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
 
     async def head_async(self, path: str) -> Head:
         try:
-            result = await self.store.get_async(path, options={"head": True})
+            return self._head(await self.store.get_async(path, options={"head": True}))
         except TRANSPORT_ERRORS as exc:
             raise wrap_error(exc, path) from exc
-        meta = result.meta
-        return Head(
-            meta["size"],
-            _strip(meta.get("e_tag")),
-            _s4_keys(result.attributes),
-            meta.get("last_modified"),
-        )
 
     async def get_async(self, path: str) -> bytes | memoryview:
         try:
@@ -218,23 +245,14 @@ class ObstoreBackend(Backend):
         except TRANSPORT_ERRORS as exc:
             raise wrap_error(exc, path) from exc
 
-    async def get_ranges_async(
-        self, path: str, ranges: Sequence[tuple[int, int]]
-    ) -> list[bytes | memoryview]:
-        wanted = [(a, b) for a, b in ranges if b > a]
-        span = (min(a for a, _ in wanted), max(b for _, b in wanted)) if wanted else None
+    async def get_range_async(self, path: str, byte_range: tuple[int, int]) -> bytes | memoryview:
+        a, b = byte_range
+        if b <= a:
+            return b""
         try:
-            got = (
-                await self.store.get_ranges_async(
-                    path, starts=[a for a, _ in wanted], ends=[b for _, b in wanted]
-                )
-                if wanted
-                else []
-            )
+            return memoryview(await self.store.get_range_async(path, start=a, end=b))
         except TRANSPORT_ERRORS as exc:
-            raise wrap_error(exc, path, span) from exc
-        it = iter(got)
-        return [memoryview(next(it)) if b > a else memoryview(b"") for a, b in ranges]
+            raise wrap_error(exc, path, byte_range) from exc
 
     def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
         kw = {"attributes": dict(metadata)} if self.has_metadata and metadata else {}
@@ -386,13 +404,7 @@ class FsspecBackend(Backend):
         protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
         self.name = f"fsspec:{protocols[0]}"
         self.is_s3 = any(p in ("s3", "s3a") for p in protocols)
-        self.has_metadata = self.is_s3
-
-    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
-        try:
-            return fn(*args, **kw)
-        except TRANSPORT_ERRORS as exc:
-            raise wrap_error(exc, path, byte_range) from exc
+        self.has_metadata = self.paths_have_bucket = self.is_s3
 
     def head(self, path: str) -> Head:
         info = self._call(path, None, self.fs.info, path)
@@ -403,8 +415,6 @@ class FsspecBackend(Backend):
             metadata = _s4_keys(self._call(path, None, self.fs.metadata, path))
         modified = info.get("LastModified") or info.get("mtime") or info.get("created")
         if isinstance(modified, int | float):
-            from datetime import UTC
-
             modified = datetime.fromtimestamp(modified, UTC)
         return Head(
             size=int(info["size"]),
@@ -416,19 +426,16 @@ class FsspecBackend(Backend):
     def get(self, path: str) -> bytes | memoryview:
         return self._call(path, None, self.fs.cat_file, path)
 
-    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes | memoryview]:
-        out: list[bytes | memoryview] = []
-        for a, b in ranges:
-            if b <= a:
-                out.append(b"")
-                continue
-            data = self._call(path, (a, b), self.fs.cat_file, path, start=a, end=b)
-            if len(data) != b - a:
-                raise ObjectStoreError(
-                    f"{_describe(path, (a, b))}: short read ({len(data)} bytes)", path, (a, b)
-                )
-            out.append(data)
-        return out
+    def get_range(self, path: str, byte_range: tuple[int, int]) -> bytes | memoryview:
+        a, b = byte_range
+        if b <= a:
+            return b""
+        data = self._call(path, byte_range, self.fs.cat_file, path, start=a, end=b)
+        if len(data) != b - a:
+            raise ObjectStoreError(
+                f"{_describe(path, byte_range)}: short read ({len(data)} bytes)", path, byte_range
+            )
+        return data
 
     def put(self, path: str, data: bytes, metadata: Mapping[str, str]) -> str | None:
         kw = {"Metadata": dict(metadata)} if self.is_s3 and metadata else {}
@@ -514,5 +521,9 @@ def backend_for(store: Any, *, s3_client: Any = None) -> Backend:
     )
 
 
-def join_chunks(chunks: Iterable[bytes | memoryview]) -> bytes:
-    return b"".join(chunks)
+def dictionary_path(backend: Backend, path: str, dict_id: str) -> str:
+    """Where the dictionary `dict_id` of the object at `path` is stored."""
+    if backend.paths_have_bucket:
+        bucket = path.lstrip("/").split("/", 1)[0]
+        return f"{bucket}/{DICT_PREFIX}{dict_id}"
+    return DICT_PREFIX + dict_id

@@ -11,8 +11,7 @@ from s4_codec import _internal
 if TYPE_CHECKING:
     from s4_codec._internal import IndexEntry
 
-from ._plan import DICT_PREFIX
-from ._stores import Backend, backend_for
+from ._stores import Backend, backend_for, dictionary_path
 
 # Original bytes per part of a streaming upload (one S4F2 frame each). Parts of
 # 5 MiB or more are padded to at least 5 MiB stored (FORMAT.md §8.4).
@@ -46,8 +45,7 @@ def _check_codec(backend: Backend, codec: str) -> None:
 
 
 def _store_dictionary(backend: Backend, path: str, dictionary: bytes) -> None:
-    dict_id = _internal.CpuZstdDict(dictionary).s4_dict_id
-    target = _dict_target(backend, path, dict_id)
+    target = dictionary_path(backend, path, _internal.CpuZstdDict(dictionary).s4_dict_id)
     try:
         backend.head(target)
         return
@@ -55,12 +53,6 @@ def _store_dictionary(backend: Backend, path: str, dictionary: bytes) -> None:
         pass
     sha = hashlib.sha256(dictionary).hexdigest()
     backend.put(target, dictionary, {"s4-dict-sha256": sha})
-
-
-def _dict_target(backend: Backend, path: str, dict_id: str) -> str:
-    if getattr(backend, "is_s3", False):
-        return f"{path.lstrip('/').split('/', 1)[0]}/{DICT_PREFIX}{dict_id}"
-    return DICT_PREFIX + dict_id
 
 
 def put(
@@ -158,7 +150,6 @@ class S4Writer(io.RawIOBase):
 
     def _emit(self, chunk: memoryview) -> None:
         part = _internal.encode_s4_part(chunk, self._codec, self._level)
-        _, payload, rest = _internal.read_frame(part)
         if self._upload is None:
             initial = {"s4-codec": self._codec, "s4-multipart": "true"}
             self._upload = self._backend.open_upload(self.name, initial, MIN_PART * 2)
@@ -168,7 +159,7 @@ class S4Writer(io.RawIOBase):
                 "original_offset": self._original,
                 "original_size": len(chunk),
                 "compressed_offset": self._stored,
-                "compressed_size": len(part) - len(rest),
+                "compressed_size": _internal.frame_header(part)["stored_size"],
             }
         )
         self._md5s.append(hashlib.md5(chunk).digest())

@@ -175,6 +175,13 @@ pub fn object_layout(
     }
 }
 
+/// Whether a framed object's metadata says it is one frame without a
+/// sidecar (a single PUT of at most one chunk, or a dictionary object).
+#[pyfunction]
+pub fn is_single_frame(metadata: HashMap<String, String>) -> bool {
+    object::is_single_frame(&metadata)
+}
+
 /// Decodes a stored body as the gateway's GET would; optionally only the
 /// original bytes `[start, end)` with the object's sidecar.
 #[pyfunction]
@@ -383,6 +390,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_s4_part, m)?)?;
     m.add_function(wrap_pyfunction!(frame_header, m)?)?;
     m.add_function(wrap_pyfunction!(object_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(is_single_frame, m)?)?;
     m.add_function(wrap_pyfunction!(decode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(plan_range, m)?)?;
     m.add_function(wrap_pyfunction!(decode_index, m)?)?;

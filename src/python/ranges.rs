@@ -3,6 +3,7 @@
 //! them) straight into the `bytes` result, so nothing is joined or copied
 //! after decoding. Pieces may be decoded from several Python threads at once.
 
+use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ use super::buffers::{detached, dictionary_arg, ByteView};
 use crate::codec::check_limit;
 use crate::codec::dict::ZstdDictionary;
 use crate::s4::index::FrameIndex;
-use crate::s4::object;
+use crate::s4::object::{self, MetadataChecks};
 use crate::threads;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ enum State {
 
 struct Progress {
     states: Vec<State>,
+    /// Each decoded frame's CRC32C, for the metadata's whole-object check.
+    crcs: Vec<u32>,
     finished: bool,
 }
 
@@ -44,6 +47,8 @@ pub struct RangeDecoder {
     start: u64,
     end: u64,
     dict: Option<Arc<ZstdDictionary>>,
+    /// The metadata's size and CRC; the CRC applies to whole-object ranges.
+    checks: MetadataChecks,
     result: Py<PyBytes>,
     out: OutPtr,
     progress: Mutex<Progress>,
@@ -53,10 +58,11 @@ pub struct RangeDecoder {
 impl RangeDecoder {
     /// Plans original bytes `[start, end)` (the whole object by default)
     /// from the object's sidecar, checked against the stored body's size
-    /// and ETag when given, and against `max_output_size`.
+    /// and ETag when given, the object's `metadata` (its size now, its CRC
+    /// once a whole object is decoded) and `max_output_size`.
     #[new]
     #[pyo3(signature = (
-        sidecar, start = None, end = None, *, dictionary = None,
+        sidecar, start = None, end = None, *, metadata = None, dictionary = None,
         max_output_size = crate::MAX_DECOMPRESSED_BYTES, source_size = None, source_etag = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -65,6 +71,7 @@ impl RangeDecoder {
         sidecar: ByteView<'_>,
         start: Option<u64>,
         end: Option<u64>,
+        metadata: Option<HashMap<String, String>>,
         dictionary: Option<ByteView<'_>>,
         max_output_size: u64,
         source_size: Option<u64>,
@@ -72,6 +79,8 @@ impl RangeDecoder {
     ) -> PyResult<Self> {
         let index = FrameIndex::decode(sidecar.as_slice())?;
         index.check_source(source_size, source_etag)?;
+        let checks = MetadataChecks::new(metadata.as_ref());
+        checks.check_size(index.total_original_size())?;
         let start = start.unwrap_or(0);
         let end = end.unwrap_or_else(|| index.total_original_size());
         let span = index.covering(start, end)?;
@@ -88,8 +97,10 @@ impl RangeDecoder {
             first: span.start,
             progress: Mutex::new(Progress {
                 states: vec![State::Waiting; span.len()],
+                crcs: vec![0; span.len()],
                 finished: false,
             }),
+            checks,
             index,
             start,
             end,
@@ -161,7 +172,11 @@ impl RangeDecoder {
         for k in &claimed {
             progress.states[k - self.first] = next;
         }
-        decoded.map(|frames| frames.len())
+        let crcs = decoded?;
+        for (k, crc) in claimed.iter().zip(&crcs) {
+            progress.crcs[k - self.first] = *crc;
+        }
+        Ok(crcs.len())
     }
 
     /// The decoded range, once every frame is decoded.
@@ -180,6 +195,11 @@ impl RangeDecoder {
                 self.end
             )));
         }
+        if (self.start, self.end) == (0, self.index.total_original_size()) {
+            let sizes = self.index.entries.iter().map(|e| e.original_size);
+            self.checks
+                .check_crc(progress.crcs.iter().copied().zip(sizes))?;
+        }
         progress.finished = true;
         Ok(self.result.clone_ref(py))
     }
@@ -196,7 +216,7 @@ impl RangeDecoder {
         fetched: &[u8],
         body_offset: u64,
         out: OutPtr,
-    ) -> crate::Result<()> {
+    ) -> crate::Result<u32> {
         let entry = &self.index.entries[k];
         let lo = self.start.max(entry.original_offset);
         let hi = self.end.min(entry.original_offset + entry.original_size);

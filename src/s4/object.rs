@@ -314,13 +314,8 @@ impl FramesPlan<'_> {
                 frame.map_err(|err| err.at(format!("frame {index} at stored byte {at}")))?;
             claimed = claimed.saturating_add(header.original_size);
         }
-        let metadata_size = metadata.and_then(|m| parsed::<u64>(m, KEY_ORIGINAL_SIZE));
-        if let Some(size) = metadata_size.filter(|&size| size != claimed) {
-            return Err(Error::SizeMismatch {
-                expected: size,
-                got: claimed,
-            });
-        }
+        let checks = MetadataChecks::new(metadata);
+        checks.check_size(claimed)?;
         check_limit(claimed, limit)?;
         let mut planned = PlannedFrames::Many(Vec::new());
         let (mut frames, mut original_offset) = (frame::frames(body), 0u64);
@@ -344,12 +339,11 @@ impl FramesPlan<'_> {
             };
         }
         let plan = FramesPlan::from_planned(planned);
-        if let Some(expected) = metadata.and_then(|m| parsed::<u32>(m, KEY_CRC32C)) {
-            let got = plan.crc32c();
-            if got != expected {
-                return Err(Error::CrcMismatch { expected, got });
-            }
-        }
+        checks.check_crc(
+            plan.frames
+                .iter()
+                .map(|f| (f.header.crc32c, f.header.original_size)),
+        )?;
         Ok(plan)
     }
 
@@ -372,14 +366,6 @@ impl FramesPlan<'_> {
     /// of `len()` bytes.
     pub fn fits_ahead(&self) -> bool {
         self.exact && self.total <= RESULT_RESERVE_MAX
-    }
-
-    /// CRC32C of the whole output: the frames' checksums combined, which is
-    /// exact once every frame has been verified against its own.
-    pub fn crc32c(&self) -> u32 {
-        self.frames.iter().fold(0, |crc, f| {
-            crate::codec::crc::combine(crc, f.header.crc32c, f.header.original_size)
-        })
     }
 
     /// Decodes every frame into `dst` (`len()` bytes, only when
@@ -486,6 +472,60 @@ pub fn layout(metadata: Option<&HashMap<String, String>>, head: &[u8]) -> Layout
         Layout::Whole
     } else {
         Layout::Plain
+    }
+}
+
+/// Whether a framed object's metadata says it is one frame, so it has no
+/// sidecar (FORMAT.md §8.4, §9.3): a single PUT of at most one chunk, or a
+/// dictionary object. Multipart objects never are.
+pub fn is_single_frame(metadata: &HashMap<String, String>) -> bool {
+    if is_true(metadata, KEY_MULTIPART) {
+        return false;
+    }
+    metadata.contains_key(KEY_DICT_ID)
+        || parsed::<u64>(metadata, KEY_ORIGINAL_SIZE).is_some_and(|n| n <= pick_chunk_size(n))
+}
+
+/// The checks a framed object's metadata adds to its frames' own, for a
+/// reader that assembles it from pieces: the size it declares, and its CRC
+/// against the frames' CRCs combined.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetadataChecks {
+    size: Option<u64>,
+    crc32c: Option<u32>,
+}
+
+impl MetadataChecks {
+    pub fn new(metadata: Option<&HashMap<String, String>>) -> Self {
+        MetadataChecks {
+            size: metadata.and_then(|m| parsed(m, KEY_ORIGINAL_SIZE)),
+            crc32c: metadata.and_then(|m| parsed(m, KEY_CRC32C)),
+        }
+    }
+
+    /// The declared size against what the frames hold.
+    pub fn check_size(&self, frames_hold: u64) -> Result<()> {
+        match self.size {
+            Some(expected) if expected != frames_hold => Err(Error::SizeMismatch {
+                expected,
+                got: frames_hold,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The declared CRC against the CRC of every frame, in order, combined.
+    pub fn check_crc(&self, frames: impl IntoIterator<Item = (u32, u64)>) -> Result<()> {
+        let Some(expected) = self.crc32c else {
+            return Ok(());
+        };
+        let got = frames.into_iter().fold(0, |crc, (frame_crc, len)| {
+            crate::codec::crc::combine(crc, frame_crc, len)
+        });
+        match got == expected {
+            true => Ok(()),
+            false => Err(Error::CrcMismatch { expected, got }),
+        }
     }
 }
 
@@ -645,7 +685,8 @@ pub fn decode_range(
 /// `body_offset` on), checked against its entry like [`decode_range`], and
 /// writes the part of its output inside original bytes `[start, end)` to
 /// `dst`, which is exactly that part's place in a range's result. A frame
-/// wholly inside the range decodes straight into `dst`.
+/// wholly inside the range decodes straight into `dst`. Returns the
+/// frame's CRC32C (of its whole output, which was checked against it).
 #[allow(clippy::too_many_arguments)]
 pub fn decode_entry_into(
     sidecar: &FrameIndex,
@@ -656,7 +697,7 @@ pub fn decode_entry_into(
     end: u64,
     dict: Option<&Arc<ZstdDictionary>>,
     dst: &mut [MaybeUninit<u8>],
-) -> Result<()> {
+) -> Result<u32> {
     let entry = &sidecar.entries[k];
     let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
     let (first, stored) = (entry.original_offset, entry.compressed_offset);
@@ -664,7 +705,7 @@ pub fn decode_entry_into(
     let skip = start.saturating_sub(first) as usize;
     let whole = skip == 0 && end >= first + entry.original_size;
     if whole && frame.cap == dst.len() {
-        return frame.decode_into(dst);
+        return frame.decode_into(dst).map(|()| header.crc32c);
     }
     let mut out = Vec::new();
     frame.decode_append(&mut out)?;
@@ -675,7 +716,7 @@ pub fn decode_entry_into(
     })?;
     // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; `part` fills `dst`.
     unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.as_mut_ptr().cast(), part.len()) };
-    Ok(())
+    Ok(header.crc32c)
 }
 
 #[cfg(test)]
