@@ -97,17 +97,6 @@ impl fmt::Display for CodecKind {
     }
 }
 
-/// Which CRC32C a decoder computes on the way, if its codec can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Checksum {
-    /// None needed (raw payloads name no CRC).
-    None,
-    /// On this thread, each block right after it is written.
-    Inline,
-    /// On a second pool thread, trailing the decoder.
-    Beside,
-}
-
 /// What one decode produced, and which checks it already ran.
 struct Decoded {
     len: usize,
@@ -230,22 +219,21 @@ impl Codec {
     }
 
     /// Decodes `src` into `dst` without any manifest check, or `None` when
-    /// the output does not fit `dst`. zstd output is checksummed as asked,
-    /// block by block as it is written.
+    /// the output does not fit `dst`. With `checksum`, zstd output is
+    /// checksummed block by block as it is written, while still in cache.
     fn decode(
         &self,
         src: &[u8],
         dst: &mut [MaybeUninit<u8>],
-        checksum: Checksum,
+        checksum: bool,
     ) -> Result<Option<Decoded>> {
         Ok(match self {
             Codec::Passthrough => copy_into(src, dst).map(Decoded::unchecked),
-            Codec::Zstd { .. } if checksum == Checksum::None => {
-                zstd::decompress(src, dst)?.map(Decoded::unchecked)
-            }
+            Codec::Zstd { .. } if !checksum => zstd::decompress(src, dst)?.map(Decoded::unchecked),
             Codec::Zstd { .. } => {
-                let beside = checksum == Checksum::Beside;
-                zstd::decompress_checked(src, dst, beside)?.map(|(len, crc)| Decoded {
+                let mut crc = 0;
+                let mut sink = |block: &[u8]| crc = crc32c::crc32c_append(crc, block);
+                zstd::decompress_blocks(src, dst, &mut sink)?.map(|len| Decoded {
                     len,
                     trailer: None,
                     crc32c: Some(crc),
@@ -262,27 +250,15 @@ impl Codec {
 
     /// Runs the §3 pipeline into `dst`, whose length is `output_capacity`.
     /// On success the first `original_size` bytes of `dst` hold the output.
-    /// With `threads` > 1, a large output decoded outside the shared pool
-    /// (a single payload, not one of many already spread over the pool) has
-    /// its CRC32C computed on a second pool thread as it is decoded.
     pub fn decompress_into(
         &self,
         src: &[u8],
         original_size: u64,
         crc: u32,
         dst: &mut [MaybeUninit<u8>],
-        threads: usize,
     ) -> Result<()> {
         let capacity = dst.len();
-        let beside = threads > 1
-            && capacity >= PARALLEL_CHECK_MIN_BYTES
-            && rayon::current_thread_index().is_none();
-        let checksum = if beside {
-            Checksum::Beside
-        } else {
-            Checksum::Inline
-        };
-        let Some(decoded) = self.decode(src, dst, checksum)? else {
+        let Some(decoded) = self.decode(src, dst, true)? else {
             return Err(self.too_long(src, original_size, capacity));
         };
         // SAFETY: the engine initialised the first `decoded.len` bytes.
@@ -362,7 +338,7 @@ impl Codec {
         src: &[u8],
         first_guess: u64,
         ceiling: u64,
-        checksum: Checksum,
+        checksum: bool,
         out: &mut Vec<u8>,
     ) -> Result<Option<Decoded>> {
         let start = out.len();
@@ -378,7 +354,7 @@ impl Codec {
         src: &[u8],
         first_guess: u64,
         ceiling: u64,
-        checksum: Checksum,
+        checksum: bool,
         out: &mut Vec<u8>,
     ) -> Result<Option<Decoded>> {
         let start = out.len();
@@ -443,7 +419,7 @@ impl Codec {
         }
         let first_guess = declared.unwrap_or(4 * src.len() as u64).max(64);
         let start = out.len();
-        match self.decode_growing(src, first_guess, ceiling, Checksum::None, out)? {
+        match self.decode_growing(src, first_guess, ceiling, false, out)? {
             Some(decoded) => {
                 if let Some(Err(err)) = decoded.trailer.map(|t| t.verify(&out[start..])) {
                     out.truncate(start);
@@ -470,11 +446,10 @@ impl Codec {
     ) -> Result<()> {
         let cap = self.output_capacity(src.len(), original_size)?;
         let start = out.len();
-        let result =
-            match self.decode_growing(src, cap as u64, cap as u64, Checksum::Inline, out)? {
-                Some(decoded) => self.check_output(&out[start..], &decoded, original_size, crc),
-                None => Err(self.too_long(src, original_size, cap)),
-            };
+        let result = match self.decode_growing(src, cap as u64, cap as u64, true, out)? {
+            Some(decoded) => self.check_output(&out[start..], &decoded, original_size, crc),
+            None => Err(self.too_long(src, original_size, cap)),
+        };
         if result.is_err() {
             out.truncate(start);
         }
@@ -657,30 +632,24 @@ mod tests {
     }
 
     #[test]
-    fn the_crc_taken_beside_or_inline_is_the_output_crc() {
+    fn the_crc_taken_block_by_block_is_the_output_crc() {
         let data = text(200_000); // many 128 KiB blocks
         let zstd = Codec::zstd(3);
         let (payload, size, crc) = zstd.compress(&data, 1).unwrap();
-        for threads in [1, 2] {
-            let mut dst = vec![MaybeUninit::uninit(); size as usize];
-            zstd.decompress_into(&payload, size, crc, &mut dst, threads)
-                .unwrap();
-            let err = zstd.decompress_into(&payload, size, crc ^ 1, &mut dst, threads);
-            assert!(matches!(err, Err(Error::CrcMismatch { .. })), "{err:?}");
-        }
-        for beside in [false, true] {
-            let mut dst = vec![MaybeUninit::uninit(); size as usize];
-            let (n, got) = zstd::decompress_checked(&payload, &mut dst, beside)
-                .unwrap()
-                .unwrap();
-            assert_eq!((n as u64, got), (size, crc));
-            let mut short = vec![MaybeUninit::uninit(); size as usize - 1];
-            assert!(zstd::decompress_checked(&payload, &mut short, beside)
-                .unwrap()
-                .is_none());
-            let cut = &payload[..payload.len() - 5];
-            assert!(zstd::decompress_checked(cut, &mut dst, beside).is_err());
-        }
+        let mut dst = vec![MaybeUninit::uninit(); size as usize];
+        zstd.decompress_into(&payload, size, crc, &mut dst).unwrap();
+        let err = zstd.decompress_into(&payload, size, crc ^ 1, &mut dst);
+        assert!(matches!(err, Err(Error::CrcMismatch { .. })), "{err:?}");
+        let mut got = 0;
+        let mut sink = |block: &[u8]| got = crc32c::crc32c_append(got, block);
+        let n = zstd::decompress_blocks(&payload, &mut dst, &mut sink).unwrap();
+        assert_eq!((n, got), (Some(size as usize), crc));
+        let mut short = vec![MaybeUninit::uninit(); size as usize - 1];
+        assert!(zstd::decompress_blocks(&payload, &mut short, &mut |_| ())
+            .unwrap()
+            .is_none());
+        let cut = &payload[..payload.len() - 5];
+        assert!(zstd::decompress_blocks(cut, &mut dst, &mut |_| ()).is_err());
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use zstd_safe::{CCtx, CParameter, DCtx, DDict, InBuffer, OutBuffer, WriteBuf};
@@ -266,85 +265,22 @@ thread_local! {
     static BLOCK_DCTX: RefCell<Option<BlockDCtx>> = const { RefCell::new(None) };
 }
 
-/// Decodes every frame of `src` into `dst` like [`decompress`], but block by
-/// block (zstd's bufferless API), and returns the CRC32C of the output too.
-/// With `beside`, a second pool thread computes it, trailing the decoder
-/// block by block; otherwise this thread does, right after each block (at
-/// most 128 KiB) is written, while it is still in cache.
-pub fn decompress_checked(
+/// Output runs handed to a `decompress_blocks` sink: zstd blocks (at most
+/// 128 KiB each), so each run is still in cache when the sink reads it.
+pub type BlockSink<'a> = &'a mut dyn FnMut(&[u8]);
+
+/// Like [`decompress`], but block by block: after each block is written
+/// into `dst`, its bytes go to `sink` (e.g. a CRC32C that then reads them
+/// from cache instead of in a second pass over the whole output).
+pub fn decompress_blocks(
     src: &[u8],
     dst: &mut [MaybeUninit<u8>],
-    beside: bool,
-) -> Result<Option<(usize, u32)>> {
+    sink: BlockSink<'_>,
+) -> Result<Option<usize>> {
     if src.is_empty() {
         return Err(Error::io(INCOMPLETE));
     }
     check_windows(src)?;
-    let out = OutRun(dst.as_mut_ptr(), dst.len());
-    if !beside {
-        let mut crc = 0;
-        let written = decode_blocks(src, out, &mut |at, len| {
-            // SAFETY: zstd just wrote `[at, at + len)`; nothing writes it again.
-            crc = crc32c::crc32c_append(crc, unsafe { out.written(at, len) });
-        })?;
-        return Ok(written.map(|n| (n, crc)));
-    }
-    let written = AtomicUsize::new(0);
-    let finished = AtomicBool::new(false);
-    let (decoded, crc) = rayon::join(
-        || {
-            let result = decode_blocks(src, out, &mut |at, len| {
-                written.store(at + len, Ordering::Release);
-            });
-            finished.store(true, Ordering::Release);
-            result
-        },
-        || {
-            let (mut crc, mut done) = (0, 0);
-            loop {
-                // `finished` first: once it is seen, `written` is final.
-                let last_pass = finished.load(Ordering::Acquire);
-                let upto = written.load(Ordering::Acquire);
-                if upto > done {
-                    // SAFETY: published after zstd wrote it; never written again.
-                    crc = crc32c::crc32c_append(crc, unsafe { out.written(done, upto - done) });
-                    done = upto;
-                } else if last_pass {
-                    return crc;
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-        },
-    );
-    Ok(decoded?.map(|n| (n, crc)))
-}
-
-/// A destination buffer as a raw run, so that a second thread may read the
-/// part already written while zstd writes the rest.
-#[derive(Clone, Copy)]
-struct OutRun(*mut MaybeUninit<u8>, usize);
-
-// SAFETY: the writer and readers touch disjoint byte ranges, handed over
-// through atomics (or the same thread).
-unsafe impl Send for OutRun {}
-unsafe impl Sync for OutRun {}
-
-impl OutRun {
-    /// # Safety
-    /// `[at, at + len)` must lie in the run and be initialised.
-    unsafe fn written(&self, at: usize, len: usize) -> &[u8] {
-        unsafe { std::slice::from_raw_parts(self.0.add(at).cast(), len) }
-    }
-}
-
-/// Decodes `src` into `out`, calling `block(at, len)` after each block is
-/// written; the bytes written, or `None` when they do not fit.
-fn decode_blocks(
-    src: &[u8],
-    out: OutRun,
-    block: &mut dyn FnMut(usize, usize),
-) -> Result<Option<usize>> {
     BLOCK_DCTX.with_borrow_mut(|slot| {
         let ctx = match slot {
             Some(ctx) => ctx,
@@ -355,15 +291,15 @@ fn decode_blocks(
                 slot.insert(BlockDCtx(raw))
             }
         };
-        decode_blocks_with(ctx.0.as_ptr(), src, out, block)
+        decode_blocks(ctx.0.as_ptr(), src, dst, sink)
     })
 }
 
-fn decode_blocks_with(
+fn decode_blocks(
     dctx: *mut zstd_sys::ZSTD_DCtx,
     src: &[u8],
-    out: OutRun,
-    block: &mut dyn FnMut(usize, usize),
+    dst: &mut [MaybeUninit<u8>],
+    sink: BlockSink<'_>,
 ) -> Result<Option<usize>> {
     let is_error = |code: usize| unsafe { zstd_sys::ZSTD_isError(code) } != 0;
     let (mut pos, mut written) = (0usize, 0usize);
@@ -384,14 +320,15 @@ fn decode_blocks_with(
             let Some(input) = pos.checked_add(need).and_then(|end| src.get(pos..end)) else {
                 return Err(Error::io(INCOMPLETE));
             };
-            // SAFETY: the rest of the run is writable, follows the frame's
-            // earlier output contiguously as the API requires, and nobody
-            // reads it yet; `input` is exactly the `need` bytes asked for.
+            let out = &mut dst[written..];
+            // SAFETY: `out` is writable for `out.len()` bytes and follows the
+            // frame's earlier output contiguously, as the API requires;
+            // `input` is exactly the `need` bytes asked for.
             let produced = unsafe {
                 zstd_sys::ZSTD_decompressContinue(
                     dctx,
-                    out.0.add(written).cast(),
-                    out.1 - written,
+                    out.as_mut_ptr().cast(),
+                    out.len(),
                     input.as_ptr().cast(),
                     need,
                 )
@@ -401,7 +338,9 @@ fn decode_blocks_with(
             }
             pos += need;
             if produced > 0 {
-                block(written, produced);
+                // SAFETY: zstd wrote `produced` bytes at the start of `out`.
+                let block = unsafe { std::slice::from_raw_parts(out.as_ptr().cast(), produced) };
+                sink(block);
                 written += produced;
             }
         }

@@ -55,8 +55,7 @@ pub(crate) fn decompress_with<'py>(
     let cap = codec.output_capacity(src.len(), original_size)?;
     if cap as u64 == original_size && cap <= RESULT_RESERVE_MAX {
         // Decode straight into the result.
-        let threads = crate::threads::max_threads();
-        let fill = |dst: &mut [_]| codec.decompress_into(src, original_size, crc32c, dst, threads);
+        let fill = |dst: &mut [_]| codec.decompress_into(src, original_size, crc32c, dst);
         if let Some(bytes) = try_new_bytes_detached(py, cap, fill)? {
             return Ok(bytes);
         }

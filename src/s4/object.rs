@@ -248,17 +248,10 @@ impl<'a> PlannedFrame<'a> {
         Ok(frame)
     }
 
-    /// `threads` > 1 lets a lone frame check its CRC beside its decoding.
-    fn decode_into(&self, dst: &mut [MaybeUninit<u8>], threads: usize) -> Result<()> {
+    fn decode_into(&self, dst: &mut [MaybeUninit<u8>]) -> Result<()> {
         let header = &self.header;
         self.codec
-            .decompress_into(
-                self.payload,
-                header.original_size,
-                header.crc32c,
-                dst,
-                threads,
-            )
+            .decompress_into(self.payload, header.original_size, header.crc32c, dst)
             .map_err(|err| self.context(err))
     }
 
@@ -445,13 +438,13 @@ fn decode_frames_into(
     threads: usize,
 ) -> Result<()> {
     if let [frame] = frames {
-        return frame.decode_into(dst, threads);
+        return frame.decode_into(dst);
     }
     let slots = threads::Slots::new(dst, frames.iter().map(|f| f.cap));
     threads::try_map_indexed(frames.len(), threads, |i| {
         // SAFETY: `try_map_indexed` runs each index once.
         // Success means exactly the claim came out, and the claim is `cap`.
-        frames[i].decode_into(unsafe { slots.part(i) }, 1)
+        frames[i].decode_into(unsafe { slots.part(i) })
     })
     .map(drop)
 }
@@ -712,7 +705,7 @@ pub fn decode_entry_into(
     let skip = start.saturating_sub(first) as usize;
     let whole = skip == 0 && end >= first + entry.original_size;
     if whole && frame.cap == dst.len() {
-        return frame.decode_into(dst, 1).map(|()| header.crc32c);
+        return frame.decode_into(dst).map(|()| header.crc32c);
     }
     let mut out = Vec::new();
     frame.decode_append(&mut out)?;
