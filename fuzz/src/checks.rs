@@ -429,6 +429,23 @@ pub fn frame_parse(data: &[u8]) {
         (got, want) => panic!("read_frame gave {got:?}, the model {want:?}"),
     }
 
+    // `peek` reads a header without its payload: where a whole frame parses,
+    // it agrees with it; padding reports its whole stored extent.
+    match (frame::peek(data), frame::read_frame(data)) {
+        (Ok(frame::Extent::Frame(peeked)), Ok((header, ..))) => assert_eq!(peeked, header),
+        (Ok(frame::Extent::Padding { stored }), _) => {
+            assert!(data.starts_with(b"S4P1") && data.len() >= 12);
+            let pad = u64::from_le_bytes(data[4..12].try_into().unwrap());
+            assert_eq!(stored, pad + 12);
+        }
+        (Ok(frame::Extent::Frame(peeked)), Err(_)) => {
+            // Only the payload may be missing.
+            assert_eq!(peeked.to_bytes()[..], data[..28]);
+            assert!(data.len() as u64 - 28 < peeked.compressed_size);
+        }
+        (Err(err), _) => assert!(is_frame_error(&err), "{err:?}"),
+    }
+
     let items: Vec<_> = measured("frames", bound, || frame::frames(data).collect());
     let oks = items.iter().take_while(|item| item.is_ok()).count();
     assert_eq!(oks, model.len(), "frames yields the model's frames");

@@ -266,8 +266,45 @@ pub fn object_range(data: &[u8]) {
         )
     });
     if let Ok(out) = result {
+        check_pieces(
+            &out,
+            fetched,
+            body_offset.unwrap_or(0),
+            &index,
+            start,
+            end,
+            dict,
+        );
         check_served(&out, body, window, &index, start, end, dict);
     }
+}
+
+/// Decoding the range entry by entry (as `RangeDecoder` does with pieces
+/// fetched apart) gives what `decode_range` served in one call.
+fn check_pieces(
+    out: &[u8],
+    fetched: &[u8],
+    body_offset: u64,
+    index: &FrameIndex,
+    start: u64,
+    end: u64,
+    dict: Option<&Arc<ZstdDictionary>>,
+) {
+    let mut assembled = vec![std::mem::MaybeUninit::<u8>::uninit(); out.len()];
+    for k in index.covering(start, end).expect("decode_range covered it") {
+        let e = &index.entries[k];
+        let lo = start.max(e.original_offset);
+        let hi = end.min(e.original_offset + e.original_size);
+        let dst = &mut assembled[(lo - start) as usize..(hi - start) as usize];
+        object::decode_entry_into(index, k, fetched, body_offset, start, end, dict, dst)
+            .expect("a frame decode_range served decodes alone");
+    }
+    // SAFETY: the covering entries tile `[start, end)` and each filled its part.
+    let assembled: Vec<u8> = assembled
+        .into_iter()
+        .map(|b| unsafe { b.assume_init() })
+        .collect();
+    assert_eq!(assembled, out, "pieces assemble what decode_range serves");
 }
 
 /// The sidecar a writer would build for `body`'s frames (padding skipped),
