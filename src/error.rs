@@ -62,7 +62,7 @@ impl Error {
 
     /// The Python class this error surfaces as.
     pub fn class(&self) -> ErrorClass {
-        match self.root() {
+        match self {
             Error::CrcMismatch { .. } => ErrorClass::CrcMismatch,
             Error::SizeMismatch { .. } => ErrorClass::SizeMismatch,
             Error::CodecMismatch { .. } => ErrorClass::CodecMismatch,
@@ -76,7 +76,7 @@ impl Error {
             Error::OutOfMemory { .. } => ErrorClass::Memory,
             Error::Argument(_) => ErrorClass::Argument,
             Error::Unsupported(_) => ErrorClass::Unsupported,
-            Error::At { .. } => unreachable!("root() strips context"),
+            Error::At { source, .. } => source.class(),
         }
     }
 

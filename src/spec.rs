@@ -129,7 +129,7 @@ pub fn object_encoder(
     level: i32,
     dictionary: Option<Arc<ZstdDictionary>>,
 ) -> Result<Codec> {
-    if CodecKind::from_name(name).is_none() && codec_kind(name).is_err() {
+    if codec_kind(name).is_err() {
         return Err(Error::Unsupported(format!(
             "encode_s4_object writes 'cpu-zstd' ('zstd'), 'cpu-gzip' ('gzip'), \
              'cpu-zstd-dict' and 'passthrough'; {name:?} objects are written by the S4 gateway"

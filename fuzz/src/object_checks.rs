@@ -292,10 +292,7 @@ fn check_pieces(
 ) {
     let mut assembled = vec![std::mem::MaybeUninit::<u8>::uninit(); out.len()];
     for k in index.covering(start, end).expect("decode_range covered it") {
-        let e = &index.entries[k];
-        let lo = start.max(e.original_offset);
-        let hi = end.min(e.original_offset + e.original_size);
-        let dst = &mut assembled[(lo - start) as usize..(hi - start) as usize];
+        let dst = &mut assembled[object::entry_share(index, k, start, end)];
         object::decode_entry_into(index, k, fetched, body_offset, start, end, dict, dst)
             .expect("a frame decode_range served decodes alone");
     }

@@ -138,6 +138,13 @@ class Backend:
         except TRANSPORT_ERRORS as exc:
             raise wrap_error(exc, path, byte_range) from exc
 
+    def _delete_present(self, remove: Any, path: str) -> None:
+        """Deletes `path` with `remove`; an object already gone is no error."""
+        try:
+            self._call(path, None, remove, path)
+        except FileNotFoundError:
+            pass
+
     def head(self, path: str) -> Head:
         raise NotImplementedError
 
@@ -322,14 +329,7 @@ class ObstoreBackend(Backend):
         return client, bucket, key
 
     def delete(self, path: str) -> None:
-        try:
-            self.store.delete(path)
-        except FileNotFoundError:
-            pass
-        except TRANSPORT_ERRORS as exc:
-            err = wrap_error(exc, path)
-            if not isinstance(err, FileNotFoundError):
-                raise err from exc
+        self._delete_present(self.store.delete, path)
 
     def listing(self, prefix: str) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
@@ -459,14 +459,7 @@ class FsspecBackend(Backend):
         return etag
 
     def delete(self, path: str) -> None:
-        try:
-            self.fs.rm_file(path)
-        except FileNotFoundError:
-            pass
-        except TRANSPORT_ERRORS as exc:
-            err = wrap_error(exc, path)
-            if not isinstance(err, FileNotFoundError):
-                raise err from exc
+        self._delete_present(self.fs.rm_file, path)
         self.fs.invalidate_cache(path)
 
     def listing(self, prefix: str) -> list[tuple[str, int]]:

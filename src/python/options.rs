@@ -36,12 +36,9 @@ pub fn check_decompress_args(
     threads: Option<usize>,
 ) -> PyResult<()> {
     spec::decoder(format.parse()?, codec, dictionary_arg(dictionary)?)?;
-    if max_output_size.is_some_and(|m| m < 0) {
-        return Err(Error::Argument(format!(
-            "max_output_size must be at least 0, got {}",
-            max_output_size.unwrap_or_default()
-        ))
-        .into());
+    if let Some(negative) = max_output_size.filter(|&m| m < 0) {
+        let msg = format!("max_output_size must be at least 0, got {negative}");
+        return Err(Error::Argument(msg).into());
     }
     on_error.parse::<OnError>()?;
     spec::threads(threads)?;

@@ -23,13 +23,14 @@ use crate::threads;
 enum State {
     Waiting,
     Decoding,
-    Done,
+    /// Decoded; its CRC32C serves the metadata's whole-object check.
+    Done {
+        crc32c: u32,
+    },
 }
 
 struct Progress {
     states: Vec<State>,
-    /// Each decoded frame's CRC32C, for the metadata's whole-object check.
-    crcs: Vec<u32>,
     finished: bool,
 }
 
@@ -97,7 +98,6 @@ impl RangeDecoder {
             first: span.start,
             progress: Mutex::new(Progress {
                 states: vec![State::Waiting; span.len()],
-                crcs: vec![0; span.len()],
                 finished: false,
             }),
             checks,
@@ -164,29 +164,35 @@ impl RangeDecoder {
             })
         });
         let mut progress = self.lock();
-        let next = if decoded.is_ok() {
-            State::Done
-        } else {
-            State::Waiting
-        };
-        for k in &claimed {
-            progress.states[k - self.first] = next;
+        let states = &mut progress.states;
+        match decoded {
+            Ok(crcs) => {
+                for (k, &crc32c) in claimed.iter().zip(&crcs) {
+                    states[k - self.first] = State::Done { crc32c };
+                }
+                Ok(crcs.len())
+            }
+            Err(err) => {
+                for k in &claimed {
+                    states[k - self.first] = State::Waiting;
+                }
+                Err(err)
+            }
         }
-        let crcs = decoded?;
-        for (k, crc) in claimed.iter().zip(&crcs) {
-            progress.crcs[k - self.first] = *crc;
-        }
-        Ok(crcs.len())
     }
 
     /// The decoded range, once every frame is decoded.
     fn finish(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
         let mut progress = self.lock();
-        let missing = progress
+        let crcs: Vec<u32> = progress
             .states
             .iter()
-            .filter(|s| **s != State::Done)
-            .count();
+            .filter_map(|state| match state {
+                State::Done { crc32c } => Some(*crc32c),
+                _ => None,
+            })
+            .collect();
+        let missing = progress.states.len() - crcs.len();
         if missing > 0 {
             return Err(PyRuntimeError::new_err(format!(
                 "{missing} of {} frames of original bytes [{}, {}) are not decoded yet",
@@ -197,8 +203,7 @@ impl RangeDecoder {
         }
         if (self.start, self.end) == (0, self.index.total_original_size()) {
             let sizes = self.index.entries.iter().map(|e| e.original_size);
-            self.checks
-                .check_crc(progress.crcs.iter().copied().zip(sizes))?;
+            self.checks.check_crc(crcs.into_iter().zip(sizes))?;
         }
         progress.finished = true;
         Ok(self.result.clone_ref(py))
@@ -217,18 +222,11 @@ impl RangeDecoder {
         body_offset: u64,
         out: OutPtr,
     ) -> crate::Result<u32> {
-        let entry = &self.index.entries[k];
-        let lo = self.start.max(entry.original_offset);
-        let hi = self.end.min(entry.original_offset + entry.original_size);
-        // SAFETY: `[lo, hi)` lies in `[start, end)`, the result's extent, and
-        // is this entry's alone: entries do not overlap and each is claimed
-        // by one caller under the lock.
-        let dst = unsafe {
-            std::slice::from_raw_parts_mut(
-                out.0.add((lo - self.start) as usize),
-                (hi - lo) as usize,
-            )
-        };
+        let share = object::entry_share(&self.index, k, self.start, self.end);
+        // SAFETY: the share lies in the result's `end - start` bytes and is
+        // this entry's alone: entries do not overlap and each is claimed by
+        // one caller under the lock.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(share.start), share.len()) };
         object::decode_entry_into(
             &self.index,
             k,

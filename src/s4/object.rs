@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::codec::crc::crc32c;
@@ -665,14 +666,9 @@ pub fn decode_range(
         .iter()
         .fold(0u64, |sum, e| sum.saturating_add(e.original_size));
     check_limit(claimed, limit)?;
-    let mut frames = Vec::with_capacity(entries.len());
-    for (k, entry) in span.zip(entries) {
-        let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
-        let (stored, original) = (entry.compressed_offset, entry.original_offset);
-        frames.push(PlannedFrame::new(
-            k, stored, original, header, payload, dict,
-        )?);
-    }
+    let frames = span
+        .map(|k| planned_entry(sidecar, k, fetched, body_offset, dict))
+        .collect::<Result<Vec<_>>>()?;
     let mut decoded = FramesPlan::from_frames(frames).decode(threads)?;
     let skip = (start - entries.first().map_or(start, |e| e.original_offset)) as usize;
     let want = (end - start) as usize;
@@ -698,14 +694,12 @@ pub fn decode_entry_into(
     dict: Option<&Arc<ZstdDictionary>>,
     dst: &mut [MaybeUninit<u8>],
 ) -> Result<u32> {
-    let entry = &sidecar.entries[k];
-    let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
-    let (first, stored) = (entry.original_offset, entry.compressed_offset);
-    let frame = PlannedFrame::new(k, stored, first, header, payload, dict)?;
+    let frame = planned_entry(sidecar, k, fetched, body_offset, dict)?;
+    let (first, crc) = (frame.original_offset, frame.header.crc32c);
     let skip = start.saturating_sub(first) as usize;
-    let whole = skip == 0 && end >= first + entry.original_size;
+    let whole = skip == 0 && end >= first + frame.header.original_size;
     if whole && frame.cap == dst.len() {
-        return frame.decode_into(dst).map(|()| header.crc32c);
+        return frame.decode_into(dst).map(|()| crc);
     }
     let mut out = Vec::new();
     frame.decode_append(&mut out)?;
@@ -716,7 +710,31 @@ pub fn decode_entry_into(
     })?;
     // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; `part` fills `dst`.
     unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), dst.as_mut_ptr().cast(), part.len()) };
-    Ok(header.crc32c)
+    Ok(crc)
+}
+
+/// The part of sidecar entry `k`'s output that falls in original bytes
+/// `[start, end)`, as offsets into that range's result.
+pub fn entry_share(sidecar: &FrameIndex, k: usize, start: u64, end: u64) -> Range<usize> {
+    let entry = &sidecar.entries[k];
+    let lo = start.max(entry.original_offset);
+    let hi = end.min(entry.original_offset + entry.original_size);
+    (lo - start) as usize..(hi - start) as usize
+}
+
+/// Sidecar entry `k`'s frame in `fetched` (stored bytes from `body_offset`),
+/// checked against the entry, ready to decode.
+fn planned_entry<'a>(
+    sidecar: &FrameIndex,
+    k: usize,
+    fetched: &'a [u8],
+    body_offset: u64,
+    dict: Option<&Arc<ZstdDictionary>>,
+) -> Result<PlannedFrame<'a>> {
+    let entry = &sidecar.entries[k];
+    let (header, payload) = sidecar.frame_at(k, fetched, body_offset)?;
+    let (stored, original) = (entry.compressed_offset, entry.original_offset);
+    PlannedFrame::new(k, stored, original, header, payload, dict)
 }
 
 #[cfg(test)]
