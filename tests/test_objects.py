@@ -431,3 +431,17 @@ def test_single_frame_objects_are_told_by_their_metadata():
     assert not single({"s4-multipart": "true", "s4-original-size": "10"})
     assert single({"s4-dict-id": "0123456789abcdef", "s4-original-size": str(50 << 20)})
     assert not single({"s4-framed": "true"})
+
+
+def test_a_sidecar_entry_past_the_stored_body_is_refused():
+    data = b"".join(json_event(i) for i in range(200_000))
+    obj = encode_s4_object(data)
+    index = decode_index(obj["sidecar"])
+    entries = index["entries"]
+    entries[-1] = entries[-1] | {"compressed_size": entries[-1]["compressed_size"] + 1}
+    lying = encode_index(entries, total_padded_size=0)
+    RangeDecoder = s4_codec._internal.RangeDecoder
+    with pytest.raises(s4_codec.S4IndexError, match="ends past the object's"):
+        RangeDecoder(lying, 0, 10, source_size=len(obj["body"]))
+    with pytest.raises(s4_codec.S4IndexError):
+        decode_s4_object(obj["body"], sidecar=lying, start=0, end=10)

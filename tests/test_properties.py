@@ -492,8 +492,25 @@ def _frames_campaign():
             total += 1
         return b"walked"
 
+    def peeked(mutated):
+        # Header alone: a padding extent, or the fields read_frame would give.
+        header = s4_codec._internal.frame_header(mutated[:28])
+        if header["padding"]:
+            assert mutated[:4] == b"S4P1"
+            assert header["stored_size"] == 12 + int.from_bytes(mutated[4:12], "little")
+        else:
+            fields = ("codec", "original_size", "compressed_size", "crc32c")
+            try:
+                parsed, _, _ = s4_codec.read_frame(mutated)
+            except s4_codec.S4FrameError:
+                assert len(mutated) < header["stored_size"], "only the payload may be missing"
+            else:
+                assert {k: header[k] for k in fields} == dict(parsed)
+        return b"peeked"
+
     def check(sample, mutated, outcome, record):
         body, data = sample
+        record(outcome(lambda: peeked(mutated), b"peeked"), "frame_header:")
         record(outcome(lambda: faithful(mutated), b"parsed"), "read_frame:")
         record(outcome(lambda: walk(mutated), b"walked"), "frame_iter:")
         record(outcome(lambda: decode_s4_object(mutated), data, also=bare(body, mutated, data)))
@@ -545,6 +562,15 @@ def sidecar_view(honest: list, mutated: bytes, data: bytes, a: int, b: int) -> b
     return out if pos == b else None
 
 
+def pieces(sidecar: bytes, body: bytes, a: int, b: int) -> bytes:
+    """Bytes [a, b) as the object-store reader assembles them: each pending frame's
+    stored bytes fetched on their own, decoded by one RangeDecoder."""
+    decoder = s4_codec._internal.RangeDecoder(sidecar, a, b, source_size=len(body))
+    for first, end in decoder.pending:
+        decoder.decode(body[first:end], first)
+    return decoder.finish()
+
+
 def _sidecars_campaign():
     samples = []
     data = _pattern(3000, 3)
@@ -565,6 +591,10 @@ def _sidecars_campaign():
             view = sidecar_view(honest, mutated, data, a, b)
             call = lambda a=a, b=b: decode_s4_object(body, sidecar=mutated, start=a, end=b)  # noqa: E731
             record(outcome(call, data[a:b], also=view))
+            record(
+                outcome(lambda a=a, b=b: pieces(mutated, body, a, b), data[a:b], also=view),
+                "pieces:",
+            )
 
     return samples, check
 

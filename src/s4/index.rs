@@ -393,7 +393,8 @@ impl FrameIndex {
 
     /// Refuses a sidecar bound to another object than the one at hand: the
     /// stored size and ETag given (quotes ignored) must match what the
-    /// sidecar records, where both sides know them.
+    /// sidecar records, where both sides know them, and with the size given
+    /// every entry must lie within the stored body.
     pub fn check_source(&self, size: Option<u64>, etag: Option<&str>) -> Result<()> {
         let recorded = [self.source_compressed_size, Some(self.total_padded_size)];
         if let Some(size) = size {
@@ -404,6 +405,18 @@ impl FrameIndex {
                          the object has {size}"
                     )));
                 }
+            }
+            let outside = self.entries.iter().enumerate().find(|(_, e)| {
+                e.compressed_offset
+                    .checked_add(e.compressed_size)
+                    .is_none_or(|end| end > size)
+            });
+            if let Some((k, e)) = outside {
+                return Err(index_err(format!(
+                    "stale sidecar: frame {k} at stored bytes [{}, +{}) ends past the \
+                     object's {size} stored bytes",
+                    e.compressed_offset, e.compressed_size
+                )));
             }
         }
         let unquote = |e: &str| e.trim_matches('"').to_owned();
