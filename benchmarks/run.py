@@ -320,110 +320,179 @@ def once(fn: Callable[[], object], repeat: int = 2) -> float:
     return best
 
 
+def minor_faults(fn: Callable[[], object]) -> int:
+    """Minor page faults one call takes (after a warm-up call)."""
+    import resource
+
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    fn()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def segments(arr):
+    """A pyarrow binary array as python-zstandard's BufferWithSegments (no copy)."""
+    import numpy as np
+    import zstandard
+
+    width = np.int64 if arr.type == "large_binary" else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], width)[arr.offset : arr.offset + len(arr) + 1]
+    pairs = np.empty((len(arr), 2), np.uint64)
+    pairs[:, 0] = offsets[:-1]
+    pairs[:, 1] = np.diff(offsets)
+    return zstandard.BufferWithSegments(arr.buffers()[2], pairs.tobytes())
+
+
+def column_cases() -> list[tuple[str, int, int, int]]:
+    small, large = (100_000, 1_000) if QUICK else (300_000, 3_000)
+    return [
+        (f"{small // 1000}k x 200-2000 B", small, 200, 2000),
+        (f"{large // 1000}k x 10-100 KiB", large, 10 * KiB, 100 * KiB),
+    ]
+
+
+COLD_PROBE = """
+import sys, time
+sys.path.insert(0, {bench!r})
+from run import column_values
+arr = column_values({n}, {low}, {high})
+if {peer}:
+    import zstandard
+    from run import segments
+    cells = segments(arr)
+    start = time.perf_counter()
+    frames = zstandard.ZstdCompressor(level=3).multi_compress_to_buffer(cells, threads=2)
+    mid = time.perf_counter()
+    zstandard.ZstdDecompressor().multi_decompress_to_buffer(frames, threads=2)
+else:
+    import s4_codec.arrow as s4a
+    start = time.perf_counter()
+    raw = s4a.compress(arr, format="raw", threads=2)
+    mid = time.perf_counter()
+    s4a.decompress(raw, format="raw", codec="zstd", threads=2)
+print(mid - start, time.perf_counter() - mid)
+"""
+
+
+def cold_calls(n: int, low: int, high: int, peer: bool) -> tuple[float, float]:
+    """Seconds of the first compress and first decompress in a fresh process."""
+    script = COLD_PROBE.format(bench=str(Path(__file__).parent), n=n, low=low, high=high, peer=peer)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    compress, decompress = (float(x) for x in out.stdout.split())
+    return compress, decompress
+
+
 def columns_section() -> None:
     import s4_codec.arrow as s4a
 
     zstandard = import_or_none("zstandard")
-    table = Table("columns: s4_codec.arrow vs python-zstandard / stdlib (wall clock, 2 cores)")
-    cases = [
-        ("1M x 200-2000 B", 200_000 if QUICK else 1_000_000, 200, 2000),
-        (
-            "100k x 10-100 KiB",
-            2_000 if QUICK else 10_000 if not FULL else 100_000,
-            10 * KiB,
-            100 * KiB,
-        ),
-    ]
-    for label, n, low, high in cases:
+    print(
+        "\n## columns: s4_codec.arrow vs python-zstandard's batch API, zstd-3, raw cells\n"
+        "(warm: best of alternating rounds; faults: minor page faults per call; "
+        "ours/peer > 1 means we are faster)"
+    )
+    print(
+        f"{'case':<40} {'ours MB/s':>10} {'peer MB/s':>10} {'ours/peer':>9} "
+        f"{'faults ours':>12} {'faults peer':>12}"
+    )
+    framing = []
+    for label, n, low, high in column_cases():
         arr = column_values(n, low, high)
         size = arr.nbytes
-        rows = arr.to_pylist()
-        print(f"{label}: {n:,} values, {size / MiB:,.0f} MiB")
-        for codec, level in (("zstd", 3), ("gzip", 6)):
-            t_raw = once(lambda: s4a.compress(arr, codec=codec, level=level, format="raw"))
-            t_raw1 = once(
-                lambda: s4a.compress(arr, codec=codec, level=level, format="raw", threads=1)
-            )
-            t_s4 = once(lambda: s4a.compress(arr, codec=codec, level=level))
-            raw = s4a.compress(arr, codec=codec, level=level, format="raw")
-            framed = s4a.compress(arr, codec=codec, level=level)
-            d_raw = once(lambda: s4a.decompress(raw, codec=codec, format="raw"))
-            d_raw1 = once(lambda: s4a.decompress(raw, codec=codec, format="raw", threads=1))
-            d_s4 = once(lambda: s4a.decompress(framed))
-            print(
-                f"  {codec}-{level}: s4 format costs {t_s4 / t_raw - 1:+.1%} on compress, "
-                f"{d_s4 / d_raw - 1:+.1%} on decompress vs raw; "
-                f"compressed {raw.nbytes / size:.3f} of input"
-            )
-            if codec == "zstd" and zstandard:
-                cctx = zstandard.ZstdCompressor(level=level)
-                dctx = zstandard.ZstdDecompressor()
-                t_multi = once(lambda: cctx.multi_compress_to_buffer(rows, threads=1))
-                t_loop = once(lambda: [cctx.compress(v) for v in arr.to_pylist()])
-                d_loop = once(lambda: [dctx.decompress(v) for v in raw.to_pylist()])
-                table.add(
-                    f"{label} zstd-3 compress raw",
-                    size,
-                    t_raw,
-                    "multi_compress_to_buffer(threads=1)",
-                    t_multi,
+        raw = s4a.compress(arr, format="raw")
+        framed = s4a.compress(arr)
+        cells, frames = (segments(arr), segments(raw)) if zstandard else (None, None)
+        for threads in (1, 2):
+            cases = {
+                "compress": (
+                    lambda: s4a.compress(arr, format="raw", threads=threads),
+                    lambda: zstandard.ZstdCompressor(level=3).multi_compress_to_buffer(
+                        cells, threads=threads
+                    ),
+                ),
+                "decompress": (
+                    lambda: s4a.decompress(raw, format="raw", codec="zstd", threads=threads),
+                    lambda: zstandard.ZstdDecompressor().multi_decompress_to_buffer(
+                        frames, threads=threads
+                    ),
+                ),
+            }
+            for op, (ours, peer) in cases.items():
+                if zstandard:
+                    t_ours, t_peer = compare(ours, peer, budget=1.0)
+                    f_ours, f_peer = minor_faults(ours), minor_faults(peer)
+                    print(
+                        f"{label + f' {op} threads={threads}':<40} {size / t_ours / 1e6:>10.1f} "
+                        f"{size / t_peer / 1e6:>10.1f} {t_peer / t_ours:>8.2f}x "
+                        f"{f_ours:>12,} {f_peer:>12,}"
+                    )
+        t = alternating(
+            {
+                "raw compress": lambda: s4a.compress(arr, format="raw"),
+                "s4 compress": lambda: s4a.compress(arr),
+                "raw decompress": lambda: s4a.decompress(raw, format="raw", codec="zstd"),
+                "s4 decompress": lambda: s4a.decompress(framed),
+            },
+            rounds=5,
+        )
+        framing.append(
+            f"{label}: s4 cells cost {t['s4 compress'] / t['raw compress']:.2f}x raw on compress, "
+            f"{t['s4 decompress'] / t['raw decompress']:.2f}x on decompress (target <= 1.10x)"
+        )
+        if zstandard:
+            ours_cold = cold_calls(n, low, high, peer=False)
+            peer_cold = cold_calls(n, low, high, peer=True)
+            for i, op in enumerate(("compress", "decompress")):
+                print(
+                    f"{label + f' {op} threads=2 cold':<40} {size / ours_cold[i] / 1e6:>10.1f} "
+                    f"{size / peer_cold[i] / 1e6:>10.1f} {peer_cold[i] / ours_cold[i]:>8.2f}x"
                 )
-                table.add(
-                    f"{label} zstd-3 compress raw threads=1",
-                    size,
-                    t_raw1,
-                    "multi_compress_to_buffer(threads=1)",
-                    t_multi,
-                )
-                table.add(
-                    f"{label} zstd-3 compress raw",
-                    size,
-                    t_raw,
-                    "per-row loop over to_pylist()",
-                    t_loop,
-                )
-                table.add(
-                    f"{label} zstd-3 compress s4",
-                    size,
-                    t_s4,
-                    "per-row loop over to_pylist()",
-                    t_loop,
-                )
-                table.add(
-                    f"{label} zstd-3 decompress raw",
-                    size,
-                    d_raw,
-                    "per-row loop over to_pylist()",
-                    d_loop,
-                )
-                table.add(
-                    f"{label} zstd-3 decompress raw threads=1",
-                    size,
-                    d_raw1,
-                    "per-row loop over to_pylist()",
-                    d_loop,
-                )
-                table.add(
-                    f"{label} zstd-3 decompress s4",
-                    size,
-                    d_s4,
-                    "per-row loop over to_pylist()",
-                    d_loop,
-                )
-            if codec == "gzip":
-                t_loop = once(lambda: [gzip.compress(v, 6, mtime=0) for v in arr.to_pylist()])
-                d_loop = once(lambda: [zlib.decompress(v, 31) for v in raw.to_pylist()])
-                table.add(f"{label} gzip-6 compress raw", size, t_raw, "stdlib gzip loop", t_loop)
-                table.add(
-                    f"{label} gzip-6 compress raw threads=1",
-                    size,
-                    t_raw1,
-                    "stdlib gzip loop",
-                    t_loop,
-                )
-                table.add(f"{label} gzip-6 decompress raw", size, d_raw, "stdlib zlib loop", d_loop)
-    table.print()
+    print("\n".join(["", *framing]))
+    sys.stdout.flush()
+    doors_table()
     memory_probe()
+
+
+def doors_table() -> None:
+    """The Polars plugin and the DuckDB door against the Arrow door, same data."""
+    import duckdb
+    import polars as pl
+    import pyarrow as pa
+
+    import s4_codec.arrow as s4a
+    import s4_codec.polars  # noqa: F401  (registers pl.col(...).s4)
+    from s4_codec.duckdb import register
+
+    label, n, low, high = column_cases()[0]
+    arr = column_values(n, low, high)
+    size = arr.nbytes
+    framed = s4a.compress(arr)
+    df = pl.DataFrame({"blob": pl.Series("blob", arr), "cell": pl.Series("cell", framed)})
+    con = register(duckdb.connect())
+    con.execute("SET threads=2")
+    con.register("source", pa.table({"payload": arr, "cell": framed}))
+    con.execute("CREATE TABLE t AS SELECT payload, cell FROM source")
+    t = alternating(
+        {
+            "arrow compress": lambda: s4a.compress(arr),
+            "polars compress": lambda: df.select(pl.col("blob").s4.compress()),
+            "duckdb compress": lambda: con.execute(
+                "SELECT sum(octet_length(s4_compress(payload))) FROM t"
+            ).fetchall(),
+            "arrow decompress": lambda: s4a.decompress(framed),
+            "polars decompress": lambda: df.select(pl.col("cell").s4.decompress()),
+            "duckdb decompress": lambda: con.execute(
+                "SELECT sum(octet_length(s4_decompress(cell))) FROM t"
+            ).fetchall(),
+        },
+        rounds=5,
+    )
+    table = Table(f"doors on the same data: {label}, s4 cells, zstd-3 (target within 10%)")
+    for op in ("compress", "decompress"):
+        for door in ("polars", "duckdb"):
+            table.add(f"{door} {op}", size, t[f"{door} {op}"], f"arrow {op}", t[f"arrow {op}"])
+    table.print()
+    con.close()
 
 
 MEMORY_PROBE = """
@@ -447,10 +516,28 @@ base = before - arr.nbytes
 print(arr.nbytes, out.nbytes, peak - base)
 """
 
+DECOMPRESS_MEMORY_PROBE = """
+import gc, sys
+sys.path.insert(0, {bench!r})
+from run import column_values
+import s4_codec.arrow as s4a
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+cells = s4a.compress(column_values(550_000, 1024, 1024))
+gc.collect()
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM to the current RSS
+before = status("VmRSS:")
+out = s4a.decompress(cells)
+print(out.nbytes, status("VmHWM:") - before)
+"""
+
 
 def memory_probe() -> None:
-    import subprocess
-
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True
     ).stdout.split()
@@ -458,6 +545,15 @@ def memory_probe() -> None:
     print(
         f"\npeak RSS compressing a {inp / 2**30:.2f} GiB column: {peak / 2**30:.2f} GiB = "
         f"{peak / (inp + outp):.2f} x (input + output)"
+    )
+    script = DECOMPRESS_MEMORY_PROBE.format(bench=str(Path(__file__).parent))
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    outp, grew = (int(x) for x in out)
+    print(
+        f"peak RSS decompressing a {outp / MiB:.0f} MiB column in a fresh process grew by "
+        f"{grew / MiB:.0f} MiB = {grew / outp:.2f} x the output (target <= 1.3x)"
     )
 
 

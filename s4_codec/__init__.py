@@ -3,7 +3,7 @@
 The codecs run in Rust with the GIL released; see README.md for the API.
 Column operations live in ``s4_codec.arrow`` and, with polars installed, in
 ``s4_codec.polars`` and the ``pl.col(...).s4`` namespace, which importing
-``s4_codec.polars`` registers (so does the first use of ``s4_codec.col``).
+``s4_codec.polars`` registers (so does the first call of ``s4_codec.col``).
 ``import s4_codec`` itself imports neither polars nor pyarrow.
 """
 
@@ -48,6 +48,15 @@ from s4_codec._internal import (
 
 if TYPE_CHECKING:
     from s4_codec.polars import col as col
+else:
+
+    def col(name, *more_names):
+        """``s4_codec.polars.col``, which imports polars (and registers
+        ``pl.col(...).s4``) on the first call."""
+        from s4_codec.polars import col
+
+        return col(name, *more_names)
+
 
 # The bases of every S4 exception class: `except S4_ERRORS` catches any failure
 # to decode (bad bytes, wrong checksum or size, a refused limit, an engine error).
@@ -90,14 +99,3 @@ __all__ = [
 
 if find_spec("polars") is not None:  # finds polars without importing it
     __all__ += ["col"]
-
-
-def __getattr__(name: str) -> object:
-    # `s4_codec.col` imports s4_codec.polars (registering `pl.col(...).s4`) on
-    # first use, so that `import s4_codec` stays free of polars.
-    if name == "col":
-        from s4_codec.polars import col
-
-        globals()["col"] = col
-        return col
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

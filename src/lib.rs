@@ -2,8 +2,8 @@
 //! gateway. The layers, lowest first (each uses only the ones above it in
 //! this list; see ARCHITECTURE.md):
 //!
-//! - `error`, `threads`: the one error type and its class table; the one
-//!   thread pool.
+//! - `error`, `threads`, `memory`: the one error type and its class table;
+//!   the one thread pool; large output buffers.
 //! - `codec`: the engines over byte slices (zstd, gzip, dictionaries, CRC32C).
 //! - `spec`: codec names, aliases, levels and formats as the doors accept them.
 //! - `s4`: the S4 wire format (S4F2/S4P1 frames, `.s4index` sidecars, objects
@@ -15,6 +15,7 @@
 pub mod batch;
 pub mod codec;
 pub mod error;
+pub mod memory;
 pub mod s4;
 pub mod spec;
 pub mod threads;

@@ -688,3 +688,181 @@ def test_subprocess_helper_reports_signals():
     assert child.signal == "SIGABRT"
     with pytest.raises(AssertionError, match="SIGABRT"):
         assert_clean(child)
+
+
+# ---------------------------------------------------------------- 10. placed outputs
+
+
+def _json_column(rows: int, seed: int = 7):
+    """A binary column of JSON-like values, about 1 KiB each."""
+    import random
+
+    import pyarrow as pa
+
+    rng = random.Random(seed)
+    return pa.array(
+        [(b'{"id":%d,"msg":"%s"}' % (i, b"log line " * rng.randint(40, 200))) for i in range(rows)],
+        pa.binary(),
+    )
+
+
+def lying_claims_under_address_limit(cap: bool) -> None:
+    """Child side: S4 cells whose headers claim 4 MiB each but hold 1 KiB,
+    with the address space capped below their sum or not."""
+    import pyarrow as pa
+
+    import s4_codec.arrow as s4a
+
+    honest = s4a.compress(_json_column(60)).to_pylist()
+    lying = [c[:8] + struct.pack("<Q", 4 * MiB) + c[16:] for c in honest]
+    cells = pa.array(lying, pa.binary())
+    if cap:
+        cap_address_space(160 * MiB)  # the claims add up to 240 MiB
+    before = peak_rss_kib()
+    try:
+        s4a.decompress(cells)
+    except S4_CLASSES as exc:
+        emit(raised=type(exc).__name__, message=str(exc)[:200])
+        assert "row 0" in str(exc), str(exc)
+    else:
+        raise AssertionError("lying cells decoded without an error")
+    out = s4a.decompress(cells, on_error="null")
+    assert out.null_count == len(cells), out.null_count
+    grown = peak_rss_kib() - before
+    emit(grown_kib=grown)
+    assert grown <= 32 * 1024, f"peak RSS grew by {grown} KiB"
+    # An honest column still decodes under the cap, in place or by growing.
+    values = _json_column(20_000)
+    assert s4a.decompress(s4a.compress(values)).equals(values)
+
+
+@pytest.mark.parametrize("cap", [False, True], ids=["uncapped", "address-space-capped"])
+def test_lying_claims_commit_no_memory(cap):
+    require("pyarrow")
+    check_function(lying_claims_under_address_limit, cap)
+
+
+def holes_and_lies_in_a_large_column() -> None:
+    """Child side: a column large enough for pooled blocks, with one corrupt
+    cell, one cell claiming a byte too many and one a byte too few."""
+    import pyarrow as pa
+
+    import s4_codec.arrow as s4a
+
+    values = _json_column(40_000)
+    for fmt in ("s4", "raw"):
+        kwargs = {"format": fmt, "codec": "zstd"}
+        cells = s4a.compress(values, **kwargs).to_pylist()
+        corrupt = bytearray(cells[1000])
+        corrupt[-3] ^= 0x5A
+        cells[1000] = bytes(corrupt)
+        for row, delta in ((20_000, 1), (30_000, -1)):
+            cell = bytearray(cells[row])
+            if fmt == "s4":  # the frame header's original_size
+                cell[8:16] = struct.pack("<Q", struct.unpack("<Q", cell[8:16])[0] + delta)
+            else:  # the zstd Frame_Content_Size (single-segment frames of > 255 bytes: 2 bytes)
+                size = struct.unpack("<H", cell[5:7])[0] + delta
+                cell[5:7] = struct.pack("<H", size)
+            cells[row] = bytes(cell)
+        column = pa.array(cells, pa.binary())
+        expected = values.to_pylist()
+        for row in (1000, 20_000, 30_000):
+            expected[row] = None
+        for threads in (1, 2):
+            out = s4a.decompress(column, on_error="null", threads=threads, **kwargs)
+            assert out.to_pylist() == expected, (fmt, threads)
+            try:
+                s4a.decompress(column, threads=threads, **kwargs)
+            except S4_CLASSES as exc:
+                assert str(exc).startswith("row 1000:"), str(exc)
+            else:
+                raise AssertionError("a corrupt column decoded without an error")
+        emit(fmt=fmt, ok=True)
+
+
+def test_holes_and_lying_cells_in_pooled_outputs():
+    require("pyarrow")
+    check_function(holes_and_lies_in_a_large_column)
+
+
+def pooled_blocks_across_threads() -> None:
+    """Child side: results made on one thread and freed on others, while
+    other threads decode into the recycled memory; every byte checked."""
+    import queue
+    import threading
+
+    import s4_codec.arrow as s4a
+
+    values = _json_column(30_000)
+    cells = s4a.compress(values)
+    to_free: queue.Queue = queue.Queue()
+    failures = []
+
+    def decode(threads: int) -> None:
+        for _ in range(8):
+            out = s4a.decompress(cells, threads=threads)
+            if not out.equals(values):
+                failures.append(threads)
+            to_free.put(out)
+
+    def free() -> None:
+        while (item := to_free.get()) is not None:
+            del item
+
+    freer = threading.Thread(target=free)
+    freer.start()
+    workers = [threading.Thread(target=decode, args=(1 + i % 2,)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    to_free.put(None)
+    freer.join()
+    assert not failures, failures
+    emit(ok=True)
+
+
+def test_pooled_blocks_freed_on_other_threads():
+    require("pyarrow")
+    check_function(pooled_blocks_across_threads, timeout=120)
+
+
+def _vm_rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def idle_pool_returns_memory() -> None:
+    """Child side: a freed 150 MiB result waits in the pool, then goes back
+    to the system within about a second; a forked child decodes meanwhile."""
+    import signal
+
+    import s4_codec.arrow as s4a
+
+    values = _json_column(150_000)
+    cells = s4a.compress(values)
+    base = _vm_rss_kib()
+    out = s4a.decompress(cells, threads=1)
+    assert out.equals(values)
+    del out
+    pooled = _vm_rss_kib() - base
+    emit(pooled_kib=pooled)
+    pid = os.fork()
+    if pid == 0:  # the child: the pool's lock and reaper are the parent's
+        signal.alarm(60)
+        ok = s4a.decompress(cells, threads=1).equals(values)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    deadline = time.monotonic() + 5
+    while _vm_rss_kib() - base > 32 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _vm_rss_kib() - base
+    emit(left_kib=left)
+    assert pooled > 100 * 1024, pooled
+    assert left <= 32 * 1024, f"{left} KiB still held after idling"
+
+
+def test_idle_pool_returns_memory_and_survives_fork():
+    require("pyarrow")
+    check_function(idle_pool_returns_memory, timeout=120)

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::{PyArray, PyChunkedArray};
 
-use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError};
+use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError, Values};
 use crate::codec::dict;
 use crate::codec::{CodecKind, MAX_DECOMPRESSED_BYTES};
 use crate::python::buffers::{detached, detached_with};
@@ -181,7 +181,7 @@ fn offsets_array<O: OffsetSizeTrait>(
             )
         })?;
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    let values = Buffer::from_vec(joined.values);
+    let values = arrow_buffer(joined.values);
     let nulls = joined.validity.map(NullBuffer::from);
     Ok(if utf8 {
         // SAFETY: offsets are monotonic and within `values`; every valid row
@@ -197,8 +197,8 @@ fn view_array(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
     let mut builder = GenericByteViewBuilder::<BinaryViewType>::with_capacity(out.len());
     for chunk in out.chunks {
         let mut start = 0usize;
-        let block = (!chunk.values.is_empty())
-            .then(|| builder.append_block(Buffer::from_vec(chunk.values)));
+        let block =
+            (!chunk.values.is_empty()).then(|| builder.append_block(arrow_buffer(chunk.values)));
         for (&end, &valid) in chunk.ends.iter().zip(&chunk.valid) {
             if !valid {
                 builder.append_null();
@@ -223,6 +223,20 @@ fn view_array(out: BinaryOutput, utf8: bool) -> PyResult<ArrayRef> {
     } else {
         Arc::new(binary)
     })
+}
+
+/// An Arrow buffer owning `values` (a pooled block goes back to the pool
+/// when Arrow frees it, from whatever thread).
+fn arrow_buffer(values: Values) -> Buffer {
+    match values {
+        Values::Heap(heap) => Buffer::from_vec(heap),
+        Values::Block(block) => {
+            let (ptr, len) = (block.as_ptr(), block.len());
+            // SAFETY: the block owns `len` written bytes at `ptr` and stays
+            // alive, unchanged, as long as the buffer holds it.
+            unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(block)) }
+        }
+    }
 }
 
 fn to_array(out: BinaryOutput, layout: Layout, utf8: bool, threads: usize) -> PyResult<ArrayRef> {

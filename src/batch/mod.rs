@@ -10,9 +10,12 @@ use std::sync::Arc;
 use crate::codec::dict::ZstdDictionary;
 use crate::codec::{Codec, RESERVE_AHEAD_MAX};
 use crate::error::{try_reserve, Error};
+use crate::memory::{self, Block};
 use crate::s4::frame::{self, BodyInfo};
 use crate::s4::object::FramesPlan;
 use crate::threads;
+
+mod placed;
 
 pub use crate::spec::{CellFormat, OnError};
 
@@ -43,15 +46,85 @@ impl std::error::Error for RowError {}
 /// Consecutive output rows: `ends[i]` is where row i's bytes end in `values`.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    pub values: Vec<u8>,
+    pub values: Values,
     pub ends: Vec<usize>,
     pub valid: Vec<bool>,
 }
 
-impl Chunk {
-    fn push(&mut self, valid: bool) {
-        self.ends.push(self.values.len());
-        self.valid.push(valid);
+/// The bytes of a chunk: a heap vector, or a pooled [`Block`] for large
+/// outputs written in place (see `memory`).
+#[derive(Debug)]
+pub enum Values {
+    Heap(Vec<u8>),
+    Block(Block),
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values::Heap(Vec::new())
+    }
+}
+
+impl Values {
+    /// Empty values with room for `cap` bytes; `None` when the memory is
+    /// refused.
+    fn with_capacity(cap: usize) -> Option<Values> {
+        if cap >= memory::BLOCK_MIN_BYTES {
+            return Block::with_capacity(cap).map(Values::Block);
+        }
+        let mut heap = Vec::new();
+        memory::try_reserve_exact(&mut heap, cap).ok()?;
+        Some(Values::Heap(heap))
+    }
+
+    /// The room after the bytes written so far.
+    fn spare_mut(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        match self {
+            Values::Heap(heap) => heap.spare_capacity_mut(),
+            Values::Block(block) => {
+                let len = block.len();
+                &mut block.spare_mut()[len..]
+            }
+        }
+    }
+
+    /// # Safety
+    /// The first `len` bytes must have been written.
+    unsafe fn set_len(&mut self, len: usize) {
+        match self {
+            // SAFETY: per the contract.
+            Values::Heap(heap) => unsafe { heap.set_len(len) },
+            // SAFETY: per the contract.
+            Values::Block(block) => unsafe { block.set_len(len) },
+        }
+    }
+
+    /// Returns the room beyond the bytes written.
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Values::Heap(heap) => heap.shrink_to_fit(),
+            Values::Block(block) => block.shrink_to_fit(),
+        }
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Values::Heap(heap) => heap,
+            Values::Block(block) => block,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Values {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Values::Heap(heap) => heap,
+            Values::Block(block) => block,
+        }
     }
 }
 
@@ -64,7 +137,7 @@ pub struct BinaryOutput {
 /// One values buffer with `len + 1` offsets and a validity mask.
 #[derive(Debug, Default)]
 pub struct Contiguous {
-    pub values: Vec<u8>,
+    pub values: Values,
     pub offsets: Vec<i64>,
     /// `None` when every row is valid.
     pub validity: Option<Vec<bool>>,
@@ -79,9 +152,8 @@ impl BinaryOutput {
         self.len() == 0
     }
 
-    /// Joins the chunks into one buffer. Large outputs are copied by up to
-    /// `threads` threads; otherwise the first chunk's buffer is grown in
-    /// place and the others appended.
+    /// Joins the chunks into one buffer: one chunk is kept as it is; large
+    /// outputs are copied by up to `threads` threads.
     pub fn concat(self, threads: usize) -> Result<Contiguous, Error> {
         let rows = self.len();
         let total: usize = self.chunks.iter().map(|c| c.values.len()).sum();
@@ -98,7 +170,9 @@ impl BinaryOutput {
             }
         }
         let mut chunks = self.chunks;
-        let values = if threads > 1 && chunks.len() > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
+        let values = if chunks.len() == 1 {
+            chunks.pop().map(|c| c.values).unwrap_or_default()
+        } else if threads > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
             let mut values: Vec<u8> = Vec::new();
             try_reserve(&mut values, total)?;
             let lens = chunks.iter().map(|c| c.values.len());
@@ -124,16 +198,14 @@ impl BinaryOutput {
             drop(slots);
             // SAFETY: the chunks tile `total` bytes and each was copied.
             unsafe { values.set_len(total) };
-            values
+            Values::Heap(values)
         } else {
-            let mut rest = chunks.drain(..);
-            let mut values = rest.next().map(|c| c.values).unwrap_or_default();
-            let more = total - values.len();
-            try_reserve(&mut values, more)?;
-            for chunk in rest {
+            let mut values = Vec::new();
+            try_reserve(&mut values, total)?;
+            for chunk in chunks {
                 values.extend_from_slice(&chunk.values);
             }
-            values
+            Values::Heap(values)
         };
         Ok(Contiguous {
             values,
@@ -153,24 +225,20 @@ const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest piece of work handed to a thread.
 const MIN_CHUNK_BYTES: usize = 64 << 10;
 
-/// Cuts the rows into ranges of roughly equal bytes.
-fn plan(col: &dyn ByteColumn, threads: usize) -> Vec<Range<usize>> {
-    let rows = col.len();
+/// Cuts `rows` rows into ranges of roughly equal bytes (`size(row)` each).
+fn cut_by_bytes(rows: usize, threads: usize, size: impl Fn(usize) -> usize) -> Vec<Range<usize>> {
     if threads <= 1 || rows < 2 {
         return std::iter::once(0..rows).collect();
     }
-    let sizes: Vec<usize> = (0..rows)
-        .map(|i| col.value(i).map_or(0, <[u8]>::len))
-        .collect();
-    let total: usize = sizes.iter().sum();
+    let total: usize = (0..rows).map(&size).sum();
     if total < PARALLEL_MIN_BYTES {
         return std::iter::once(0..rows).collect();
     }
     let target = (total / (threads * CHUNKS_PER_THREAD)).max(MIN_CHUNK_BYTES);
     let mut ranges = Vec::new();
     let (mut start, mut acc) = (0, 0);
-    for (row, size) in sizes.into_iter().enumerate() {
-        acc += size;
+    for row in 0..rows {
+        acc += size(row);
         if acc >= target {
             ranges.push(start..row + 1);
             (start, acc) = (row + 1, 0);
@@ -189,7 +257,9 @@ fn for_ranges<T: Send, E: Send>(
     threads: usize,
     work: impl Fn(Range<usize>) -> Result<T, E> + Sync,
 ) -> Result<Vec<T>, E> {
-    let ranges = plan(col, threads);
+    let ranges = cut_by_bytes(col.len(), threads, |row| {
+        col.value(row).map_or(0, <[u8]>::len)
+    });
     threads::try_map_indexed(ranges.len(), threads, |i| work(ranges[i].clone()))
 }
 
@@ -211,28 +281,33 @@ fn map_cells(
             .map(&expected_len)
             .fold(0, usize::saturating_add)
             .min(RESERVE_AHEAD_MAX);
-        let mut chunk = Chunk {
-            values: Vec::new(),
-            ends: Vec::with_capacity(rows.len()),
-            valid: Vec::with_capacity(rows.len()),
-        };
-        try_reserve(&mut chunk.values, expected).map_err(|error| RowError {
+        let mut values = Vec::new();
+        let mut ends = Vec::with_capacity(rows.len());
+        let mut valid = Vec::with_capacity(rows.len());
+        try_reserve(&mut values, expected).map_err(|error| RowError {
             row: rows.start,
             error,
         })?;
         for row in rows {
-            let Some(value) = col.value(row) else {
-                chunk.push(false);
-                continue;
+            let ok = match col.value(row) {
+                None => false,
+                Some(value) => match cell(value, &mut values) {
+                    Ok(()) => true,
+                    Err(error) if on_error == OnError::Raise => {
+                        return Err(RowError { row, error })
+                    }
+                    // A failed cell leaves no bytes behind (the codecs truncate).
+                    Err(_) => false,
+                },
             };
-            match cell(value, &mut chunk.values) {
-                Ok(()) => chunk.push(true),
-                Err(error) if on_error == OnError::Raise => return Err(RowError { row, error }),
-                // A failed cell leaves no bytes behind (the codecs truncate).
-                Err(_) => chunk.push(false),
-            }
+            ends.push(values.len());
+            valid.push(ok);
         }
-        Ok(chunk)
+        Ok(Chunk {
+            values: Values::Heap(values),
+            ends,
+            valid,
+        })
     })?;
     Ok(BinaryOutput { chunks })
 }
@@ -244,6 +319,11 @@ pub fn compress(
     format: CellFormat,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
+    if let Some(placed) = placed::compress(col, codec, format, threads) {
+        return Ok(BinaryOutput {
+            chunks: vec![placed?],
+        });
+    }
     // Compressed output rarely exceeds half the input; growth covers the rest.
     let reserve = |value: &[u8]| value.len() / 2 + 64;
     map_cells(
@@ -271,12 +351,18 @@ pub struct Decode {
     pub dict: Option<Arc<ZstdDictionary>>,
 }
 
-/// Decompresses every cell.
+/// Decompresses every cell: in place when every cell states its size
+/// (see `placed`), else into buffers that grow as output really comes.
 pub fn decompress(
     col: &dyn ByteColumn,
     spec: &Decode,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
+    if let Some(placed) = placed::decompress(col, spec, threads) {
+        return Ok(BinaryOutput {
+            chunks: vec![placed],
+        });
+    }
     let reserve = |value: &[u8]| {
         let declared = match spec.format {
             CellFormat::S4 => frame::declared_size(value),
@@ -386,9 +472,7 @@ mod tests {
         for format in [CellFormat::S4, CellFormat::Raw] {
             for codec in [Codec::zstd(3), Codec::gzip(6), Codec::Passthrough] {
                 let serial = rows(compress(&col, &codec, format, 1).unwrap());
-                let parallel = compress(&col, &codec, format, 4).unwrap();
-                assert!(parallel.chunks.len() > 1);
-                let parallel = rows(parallel);
+                let parallel = rows(compress(&col, &codec, format, 4).unwrap());
                 assert_eq!(serial, parallel);
                 let compressed = Cells(parallel);
                 let spec = Decode {
@@ -401,6 +485,96 @@ mod tests {
                 assert_eq!(rows(decompress(&compressed, &spec, 3).unwrap()), col.0);
             }
         }
+    }
+
+    fn spec(format: CellFormat, on_error: OnError) -> Decode {
+        Decode {
+            format,
+            codec: Codec::zstd(3),
+            max_output_size: crate::MAX_DECOMPRESSED_BYTES,
+            on_error,
+            dict: None,
+        }
+    }
+
+    #[test]
+    fn cells_that_state_their_size_decode_in_place() {
+        let col = column(20_000);
+        for format in [CellFormat::S4, CellFormat::Raw] {
+            let cells = Cells(rows(compress(&col, &Codec::zstd(3), format, 2).unwrap()));
+            for threads in [1, 2, 3] {
+                let out = decompress(&cells, &spec(format, OnError::Raise), threads).unwrap();
+                assert_eq!(out.chunks.len(), 1, "one buffer, no join");
+                assert_eq!(rows(out), col.0);
+            }
+        }
+    }
+
+    #[test]
+    fn cells_without_usable_claims_take_the_growing_path() {
+        let col = column(3_000);
+        let mut cells = rows(compress(&col, &Codec::zstd(3), CellFormat::Raw, 1).unwrap());
+        let mut expected = col.0.clone();
+        // Two frames in one cell: the first frame's content size is not the cell's.
+        let two = [cells[12].clone().unwrap(), cells[13].clone().unwrap()].concat();
+        cells[12] = Some(two);
+        expected[12] = Some([col.0[12].clone().unwrap(), col.0[13].clone().unwrap()].concat());
+        let out = decompress(
+            &Cells(cells.clone()),
+            &spec(CellFormat::Raw, OnError::Raise),
+            2,
+        );
+        assert_eq!(rows(out.unwrap()), expected);
+        // A frame without a content size.
+        let mut bare = Vec::new();
+        let mut encoder = zstd_safe::CCtx::create();
+        encoder
+            .set_parameter(zstd_safe::CParameter::ContentSizeFlag(false))
+            .unwrap();
+        bare.reserve(1024);
+        encoder.compress2(&mut bare, b"no size here").unwrap();
+        cells[20] = Some(bare);
+        expected[20] = Some(b"no size here".to_vec());
+        let out = decompress(&Cells(cells), &spec(CellFormat::Raw, OnError::Raise), 2);
+        assert_eq!(rows(out.unwrap()), expected);
+    }
+
+    #[test]
+    fn lying_claims_give_the_documented_result() {
+        let col = column(3_000);
+        for format in [CellFormat::S4, CellFormat::Raw] {
+            let mut cells = rows(compress(&col, &Codec::zstd(3), format, 1).unwrap());
+            let victim = cells[1234].as_mut().unwrap();
+            match format {
+                // The S4 header claims one byte more than the payload holds.
+                CellFormat::S4 => victim[8] = victim[8].wrapping_add(1),
+                // The zstd frame header claims one byte less (single-segment
+                // frames keep it right after the descriptor).
+                CellFormat::Raw => {
+                    let at = 5 + usize::from(victim[4] & 0x20 == 0);
+                    victim[at] = victim[at].wrapping_sub(1);
+                }
+            }
+            let cells = Cells(cells);
+            let err = decompress(&cells, &spec(format, OnError::Raise), 2).unwrap_err();
+            assert_eq!(err.row, 1234);
+            let out = rows(decompress(&cells, &spec(format, OnError::Null), 2).unwrap());
+            let mut expected = col.0.clone();
+            expected[1234] = None;
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn claims_beyond_what_the_input_backs_reserve_nothing() {
+        // Every cell claims 4 GiB in its S4 header: the sum is refused for
+        // placement, and the growing path refuses each claim.
+        let mut cell = Vec::new();
+        frame::encode_frame_append(&Codec::zstd(3), b"tiny", &mut cell).unwrap();
+        cell[8..16].copy_from_slice(&(4u64 << 30).to_le_bytes());
+        let cells = Cells(vec![Some(cell); 1000]);
+        let out = decompress(&cells, &spec(CellFormat::S4, OnError::Null), 2).unwrap();
+        assert!(rows(out).iter().all(Option::is_none));
     }
 
     #[test]

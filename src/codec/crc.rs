@@ -1,27 +1,37 @@
 //! CRC32C (Castagnoli), hardware accelerated by the `crc32c` crate (SSE4.2 /
-//! ARMv8 CRC). Large inputs are split across the rayon pool and the partial
-//! checksums combined, which is exact.
+//! ARMv8 CRC). Large inputs may be split across up to `threads` pool threads
+//! and the partial checksums combined, which is exact.
 
 /// Inputs at least this long are checksummed on two or more threads.
 // Below this, waking a second thread costs more than it saves (measured:
 // one core does ~17 GB/s on cache-resident data).
 const PARALLEL_MIN_BYTES: usize = 16 << 20;
 
-/// CRC32C of `data`, using several cores for large inputs.
+/// CRC32C of `data` on the calling thread.
 pub fn crc32c(data: &[u8]) -> u32 {
-    if data.len() < PARALLEL_MIN_BYTES || rayon::current_num_threads() < 2 {
-        return crc32c::crc32c(data);
-    }
-    parallel(data)
+    crc32c::crc32c(data)
 }
 
-fn parallel(data: &[u8]) -> u32 {
-    if data.len() < PARALLEL_MIN_BYTES {
+/// CRC32C of `data`, on up to `threads` threads for large inputs.
+pub fn crc32c_on(data: &[u8], threads: usize) -> u32 {
+    if data.len() < PARALLEL_MIN_BYTES || threads < 2 {
         return crc32c::crc32c(data);
     }
-    let (left, right) = data.split_at(data.len() / 2);
-    let (a, b) = rayon::join(|| parallel(left), || parallel(right));
-    crc32c::crc32c_combine(a, b, right.len())
+    // Pieces of at least half the threshold, as the split used to cut.
+    let pieces = crate::threads::clamp(threads).min(data.len() / (PARALLEL_MIN_BYTES / 2));
+    let piece = data.len().div_ceil(pieces);
+    let crcs = crate::threads::map_indexed(
+        pieces,
+        pieces,
+        |i| {
+            let part = &data[(i * piece).min(data.len())..((i + 1) * piece).min(data.len())];
+            (crc32c::crc32c(part), part.len())
+        },
+        |_| false,
+    );
+    crcs.into_iter()
+        .flatten()
+        .fold(0, |crc, (part, len)| combine(crc, part, len as u64))
 }
 
 /// CRC32C of two byte runs joined, from the CRCs of each.

@@ -91,9 +91,17 @@ fn with_decompressor<T>(f: impl FnOnce(*mut libdeflate_decompressor) -> T) -> Re
 
 /// IEEE CRC-32 as used by the gzip trailer.
 fn crc32_ieee(data: &[u8]) -> u32 {
-    // SAFETY: reads `data.len()` bytes from a valid slice.
-    unsafe { libdeflate_crc32(0, data.as_ptr().cast(), data.len()) }
+    crc32_ieee_append(0, data)
 }
+
+fn crc32_ieee_append(crc: u32, data: &[u8]) -> u32 {
+    // SAFETY: reads `data.len()` bytes from a valid slice.
+    unsafe { libdeflate_crc32(crc, data.as_ptr().cast(), data.len()) }
+}
+
+/// Both checksums of a decoded output take each slice of this size in turn,
+/// so the second reads it from cache.
+const CHECK_SLICE_BYTES: usize = 64 << 10;
 
 pub fn compress_bound(level: u32, len: usize) -> Result<usize> {
     // SAFETY: the compressor pointer is valid for the duration of the call.
@@ -199,7 +207,22 @@ pub struct Trailer {
 impl Trailer {
     /// Checks decoded bytes against the trailer (an `Io` error if they differ).
     pub fn verify(self, out: &[u8]) -> Result<()> {
-        if self.isize != out.len() as u32 || self.crc32 != crc32_ieee(out) {
+        self.check(out.len(), crc32_ieee(out))
+    }
+
+    /// Like `verify`, also returning the CRC32C of `out`: one pass over
+    /// memory for both checksums.
+    pub fn verify_with_crc32c(self, out: &[u8]) -> (Result<()>, u32) {
+        let (mut ieee, mut castagnoli) = (0, 0);
+        for slice in out.chunks(CHECK_SLICE_BYTES) {
+            ieee = crc32_ieee_append(ieee, slice);
+            castagnoli = crc32c::crc32c_append(castagnoli, slice);
+        }
+        (self.check(out.len(), ieee), castagnoli)
+    }
+
+    fn check(self, len: usize, crc32: u32) -> Result<()> {
+        if self.isize != len as u32 || self.crc32 != crc32 {
             return Err(Error::io(
                 "corrupt gzip stream does not have a matching checksum",
             ));

@@ -19,8 +19,13 @@ use dict::ZstdDictionary;
 /// The AWS single-PUT ceiling; no manifest may claim more.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 5 << 30;
 
-/// Outputs at least this long get their checksums computed on two threads.
+/// Inputs at least this long get their CRC32C computed beside the
+/// compression, when the call may use two threads.
 const PARALLEL_CHECK_MIN_BYTES: usize = 1 << 20;
+
+/// zstd outputs up to this long are decoded in one call and checksummed
+/// after; longer ones block by block, each block checksummed while in cache.
+const ONE_SHOT_CHECKSUM_MAX_BYTES: usize = 128 << 10;
 
 /// The most memory reserved ahead of real output, on the strength of size
 /// claims, in a buffer that grows (a column chunk, a payload decoded on its
@@ -230,6 +235,18 @@ impl Codec {
         Ok(match self {
             Codec::Passthrough => copy_into(src, dst).map(Decoded::unchecked),
             Codec::Zstd { .. } if !checksum => zstd::decompress(src, dst)?.map(Decoded::unchecked),
+            // Small outputs are still in cache after a one-shot decode: one
+            // call, then the CRC, beats feeding a sink block by block.
+            Codec::Zstd { .. } if dst.len() <= ONE_SHOT_CHECKSUM_MAX_BYTES => {
+                zstd::decompress(src, dst)?.map(|len| Decoded {
+                    len,
+                    trailer: None,
+                    // SAFETY: zstd initialised the first `len` bytes.
+                    crc32c: Some(crc32c(unsafe {
+                        std::slice::from_raw_parts(dst.as_ptr().cast(), len)
+                    })),
+                })
+            }
             Codec::Zstd { .. } => {
                 let mut crc = 0;
                 let mut sink = |block: &[u8]| crc = crc32c::crc32c_append(crc, block);
@@ -275,14 +292,9 @@ impl Codec {
         original_size: u64,
         crc: u32,
     ) -> Result<()> {
-        // The gzip trailer and the S4 CRC are independent passes over the
-        // output: run them side by side on large outputs.
         let (trailer_ok, got) = match (decoded.trailer, decoded.crc32c) {
             (_, Some(got)) => (Ok(()), got),
-            (Some(t), None) if out.len() >= PARALLEL_CHECK_MIN_BYTES => {
-                rayon::join(|| t.verify(out), || crc32c(out))
-            }
-            (Some(t), None) => (t.verify(out), crc32c(out)),
+            (Some(trailer), None) => trailer.verify_with_crc32c(out),
             (None, None) => (Ok(()), crc32c(out)),
         };
         trailer_ok?;
@@ -398,6 +410,23 @@ impl Codec {
             // last attempt filled, so memory still tracks real output.
             cap = cap.saturating_mul(2).max(64).min(ceiling);
         }
+    }
+
+    /// Decodes a bare payload into `dst` with no manifest: true when it
+    /// produced exactly `dst.len()` bytes (and a gzip trailer agreed).
+    pub fn decode_exact(&self, src: &[u8], dst: &mut [MaybeUninit<u8>]) -> Result<bool> {
+        let len = dst.len();
+        let Some(decoded) = self.decode(src, dst, false)? else {
+            return Ok(false);
+        };
+        if decoded.len != len {
+            return Ok(false);
+        }
+        if let Some(trailer) = decoded.trailer {
+            // SAFETY: the engine initialised all `len` bytes.
+            trailer.verify(unsafe { std::slice::from_raw_parts(dst.as_ptr().cast(), len) })?;
+        }
+        Ok(true)
     }
 
     /// Decodes a bare payload whose size nobody vouches for (no manifest),

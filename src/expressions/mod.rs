@@ -10,7 +10,7 @@ use pyo3_polars::export::polars_arrow::bitmap::Bitmap;
 use pyo3_polars::export::polars_arrow::datatypes::ArrowDataType;
 use serde::Deserialize;
 
-use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError};
+use crate::batch::{self, BinaryOutput, ByteColumn, Decode, OnError, RowError, Values};
 use std::sync::Arc;
 
 use crate::codec::dict::ZstdDictionary;
@@ -118,7 +118,11 @@ fn view_array(out: BinaryOutput) -> PolarsResult<BinaryViewArray> {
             validity.push(valid);
             start = end;
         }
-        buffers.push(Buffer::from(chunk.values));
+        buffers.push(match chunk.values {
+            Values::Heap(heap) => Buffer::from(heap),
+            // A pooled block goes back to the pool when Polars frees it.
+            Values::Block(block) => Buffer::from_owner(block),
+        });
     }
     let validity = validity
         .contains(&false)

@@ -71,20 +71,37 @@ pub fn detached<T: Send>(
 /// Runs `work` with the GIL released. A panic inside becomes
 /// `S4BackendError` instead of unwinding into the interpreter.
 pub fn detached_with<T: Send>(py: Python<'_>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
-        Ok(result) => Ok(result),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(new_err(
-                ErrorClass::Backend,
-                format!("internal error: {what}"),
-            ))
-        }
+    panic_to_err(py.detach(|| catch_unwind(AssertUnwindSafe(work))))
+}
+
+/// Below this many bytes of work a call keeps the GIL: the work takes less
+/// time than handing the GIL over and back (the `crc32c` package draws the
+/// same line).
+pub const DETACH_MIN_BYTES: usize = 32 << 10;
+
+/// Runs core work over `bytes` bytes: with the GIL released from
+/// `DETACH_MIN_BYTES` on, in place below. Either way a panic becomes
+/// `S4BackendError` and core errors become exceptions.
+pub fn sized<T: Send>(
+    py: Python<'_>,
+    bytes: usize,
+    work: impl FnOnce() -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    if bytes >= DETACH_MIN_BYTES {
+        return detached(py, work);
     }
+    panic_to_err(catch_unwind(AssertUnwindSafe(work)))?.map_err(PyErr::from)
+}
+
+fn panic_to_err<T>(result: std::thread::Result<T>) -> PyResult<T> {
+    result.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        new_err(ErrorClass::Backend, format!("internal error: {what}"))
+    })
 }
 
 /// Output memory handed to detached work; only that work touches it.
@@ -94,7 +111,8 @@ struct OutPtr(*mut MaybeUninit<u8>);
 unsafe impl Send for OutPtr {}
 
 /// Allocates a `bytes` object of `len` bytes and lets `fill` write all of
-/// them with the GIL released. Skips the zero-fill of `PyBytes::new_with`.
+/// them, with the GIL released unless `len` is small (see [`sized`]).
+/// Skips the zero-fill of `PyBytes::new_with`.
 pub fn new_bytes_detached<'py>(
     py: Python<'py>,
     len: usize,
@@ -127,7 +145,7 @@ pub fn try_new_bytes_detached<'py>(
     let bytes = unsafe { Bound::from_owned_ptr(py, raw).cast_into_unchecked::<PyBytes>() };
     // SAFETY: PyBytes_AsString on a bytes object returns its data pointer.
     let out = OutPtr(unsafe { ffi::PyBytes_AsString(bytes.as_ptr()) }.cast());
-    detached(py, move || {
+    sized(py, len, move || {
         let out = out;
         // SAFETY: the buffer is `len` bytes long and exclusively ours.
         let dst = unsafe { std::slice::from_raw_parts_mut(out.0, len) };

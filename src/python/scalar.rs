@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::buffers::{bytes_from, detached, try_new_bytes_detached, ByteView};
+use super::buffers::{bytes_from, detached, sized, try_new_bytes_detached, ByteView};
 use crate::codec::{Codec, RESULT_RESERVE_MAX};
 
 pub(crate) type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
@@ -27,9 +27,9 @@ pub(crate) fn compress_with<'py>(
 ) -> PyResult<Compressed<'py>> {
     let src = data.as_slice();
     if src.len() <= SCRATCH_MAX_INPUT {
-        // Detached work runs on this same OS thread, so it fills this
-        // thread's scratch buffer and the copy below reads it back.
-        let crc = detached(py, || {
+        // The work runs on this same OS thread (detached or not), so it
+        // fills this thread's scratch buffer and the copy below reads it back.
+        let crc = sized(py, src.len(), || {
             SCRATCH.with_borrow_mut(|buf| {
                 buf.clear();
                 codec.compress_append(src, buf)?;
@@ -66,18 +66,14 @@ pub(crate) fn decompress_with<'py>(
     bytes_from(py, &out)
 }
 
-/// Below this size `crc32c` keeps the GIL: the checksum takes less time than
-/// handing the GIL over and back (the `crc32c` package draws the same line).
-const CRC_DETACH_MIN_BYTES: usize = 32 << 10;
-
 /// CRC32C (Castagnoli) of a bytes-like object.
 #[pyfunction]
 pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
     let src = data.as_slice();
-    if src.len() < CRC_DETACH_MIN_BYTES {
-        return Ok(crate::codec::crc::crc32c(src));
-    }
-    detached(py, || Ok(crate::codec::crc::crc32c(src)))
+    // Every pool thread, for inputs large enough to split.
+    sized(py, src.len(), || {
+        Ok(crate::codec::crc::crc32c_on(src, usize::MAX))
+    })
 }
 
 /// CRC32C of `a + b` from `crc32c(a)`, `crc32c(b)` and `len(b)`.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::codec::crc::crc32c;
 use crate::codec::dict::ZstdDictionary;
@@ -75,10 +75,22 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// Encodes `data` as the gateway's single-PUT path would store it with
 /// `codec`. Each input byte is read once for the CRC (object CRCs combine
-/// the frames'); the MD5 for the logical ETag runs beside the compression.
+/// the frames'); the MD5 for the logical ETag is one more task beside the
+/// compression, all on at most `threads` threads.
 pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObject> {
-    let (md5, encoded) = rayon::join(|| md5_hex(data), || encode_body(data, codec, threads));
+    let threads = threads::clamp(threads);
+    let md5 = OnceLock::new();
+    let compute_md5 = || drop(md5.set(md5_hex(data)));
+    let encoded = match codec {
+        Codec::Zstd { level } => encode_chunked(data, *level, threads, Some(&md5)),
+        _ if threads == 1 => {
+            compute_md5();
+            encode_body(data, codec, 1)
+        }
+        _ => rayon::join(compute_md5, || encode_body(data, codec, threads - 1)).1,
+    };
     let (kind, body, sidecar, crc) = encoded?;
+    let md5 = md5.into_inner().unwrap_or_default();
     let mut metadata = manifest(kind, data, crc, md5, body.len());
     match codec {
         Codec::Zstd { .. } => metadata.push((KEY_FRAMED, "true".into())),
@@ -111,7 +123,7 @@ fn encode_body(data: &[u8], codec: &Codec, threads: usize) -> Result<Body> {
             let header = frame::encode_frame_append(codec, data, &mut body)?;
             Ok((CodecKind::CpuZstdDict, body, None, header.crc32c))
         }
-        Codec::Zstd { level } => encode_chunked(data, *level, threads),
+        Codec::Zstd { level } => encode_chunked(data, *level, threads, None),
     }
 }
 
@@ -146,14 +158,34 @@ fn gateway_frame(piece: &[u8], level: i32) -> Result<(Vec<u8>, u32)> {
     Ok((out, header.crc32c))
 }
 
-fn encode_chunked(data: &[u8], level: i32, threads: usize) -> Result<Body> {
+/// Every frame of a chunked zstd object, as tasks on up to `threads`
+/// threads; with `md5`, its MD5 is one more (task 0: the longest, so it
+/// starts first).
+fn encode_chunked(
+    data: &[u8],
+    level: i32,
+    threads: usize,
+    md5: Option<&OnceLock<String>>,
+) -> Result<Body> {
     let chunk = pick_chunk_size(data.len() as u64) as usize;
     let pieces: Vec<&[u8]> = data.chunks(chunk).collect();
-    let frames =
-        threads::try_map_indexed(pieces.len(), threads, |i| gateway_frame(pieces[i], level))?;
+    let first = usize::from(md5.is_some());
+    let frames = threads::try_map_indexed(first + pieces.len(), threads, |i| {
+        match i.checked_sub(first) {
+            Some(piece) => gateway_frame(pieces[piece], level).map(Some),
+            None => {
+                md5.map(|md5| md5.set(md5_hex(data)));
+                Ok(None)
+            }
+        }
+    })?;
+    frames_body(frames.into_iter().flatten().collect(), &pieces)
+}
+
+fn frames_body(frames: Vec<(Vec<u8>, u32)>, pieces: &[&[u8]]) -> Result<Body> {
     let mut entries = Vec::with_capacity(frames.len());
     let (mut original_offset, mut compressed_offset, mut crc) = (0u64, 0u64, 0u32);
-    for ((frame, piece_crc), piece) in frames.iter().zip(&pieces) {
+    for ((frame, piece_crc), piece) in frames.iter().zip(pieces) {
         crc = crate::codec::crc::combine(crc, *piece_crc, piece.len() as u64);
         entries.push(IndexEntry {
             original_offset,
@@ -367,6 +399,12 @@ impl FramesPlan<'_> {
     /// of `len()` bytes.
     pub fn fits_ahead(&self) -> bool {
         self.exact && self.total <= RESULT_RESERVE_MAX
+    }
+
+    /// Whether `decode_into` may write exactly `len` bytes: every claim is
+    /// backed by its payload and they add up to `len`.
+    pub fn fills(&self, len: usize) -> bool {
+        self.exact && self.total == len
     }
 
     /// Decodes every frame into `dst` (`len()` bytes, only when
