@@ -5,26 +5,28 @@
 //! process-wide pool when their owner (an Arrow or Polars array) frees them,
 //! so the next call writes into memory that is already there.
 //!
-//! The pool holds at most `POOL_MAX_BYTES`, and a mapping that waits in it
-//! longer than `POOL_IDLE` is returned to the system by a reaper thread that
-//! exists only while the pool is not empty. Nothing ever waits for the
+//! The pool holds at most `pool_cap()`; once no call has taken memory from
+//! it for `POOL_IDLE`, a reaper thread returns every mapping that waited
+//! that long to the system. The reaper exists only while the pool is not
+//! empty. Nothing ever waits for the
 //! pool's lock (a busy pool means a fresh mapping, or an immediate unmap), so
 //! a child forked while another thread held it still makes progress, and it
 //! starts its own reaper.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use crate::error::{Error, Result};
 
 /// Buffers at least this long are served as blocks; smaller ones come from
 /// the allocator, whose heap already reuses them.
 pub const BLOCK_MIN_BYTES: usize = 8 << 20;
-/// The most memory the pool keeps for reuse.
-pub const POOL_MAX_BYTES: usize = 1 << 30;
-/// How long a mapping may wait in the pool before it goes back.
+/// The pool keeps at most an eighth of physical memory for reuse, and
+/// never less than the first or more than the second of these.
+pub const POOL_CAP_RANGE: (usize, usize) = (256 << 20, 4 << 30);
+/// How long the pool and a mapping in it must sit unused before the mapping
+/// goes back to the system.
 pub const POOL_IDLE: Duration = Duration::from_secs(1);
 /// Mapping sizes are rounded up to this, so that similar outputs reuse
 /// each other's mappings.
@@ -72,16 +74,6 @@ impl Block {
         self.len = len;
     }
 
-    /// Returns the memory beyond the length to the system.
-    pub fn shrink_to_fit(&mut self) {
-        let keep = self.len.max(1).next_multiple_of(GRANULE);
-        if keep < self.cap {
-            // SAFETY: the tail is part of this block's mapping and unused.
-            unsafe { unmap(self.ptr.as_ptr().add(keep), self.cap - keep) };
-            self.cap = keep;
-        }
-    }
-
     pub fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
     }
@@ -125,6 +117,10 @@ impl Drop for Block {
 struct Pool {
     idle: Vec<Idle>,
     bytes: usize,
+    /// When a call last took a mapping: none expires while calls keep
+    /// taking them (a slow call may take its last one seconds after the
+    /// previous call gave it back).
+    last_take: Option<Instant>,
     /// The process whose reaper is running, if one is.
     reaper: Option<u32>,
 }
@@ -141,12 +137,14 @@ unsafe impl Send for Idle {}
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     idle: Vec::new(),
     bytes: 0,
+    last_take: None,
     reaper: None,
 });
 
 /// The smallest idle mapping of at least `cap` bytes, cut to `cap`.
 fn take_pooled(cap: usize) -> Option<(NonNull<u8>, usize)> {
     let mut pool = POOL.try_lock().ok()?;
+    pool.last_take = Some(Instant::now());
     let (at, _) = pool
         .idle
         .iter()
@@ -167,7 +165,7 @@ fn take_pooled(cap: usize) -> Option<(NonNull<u8>, usize)> {
 /// busy.
 fn give_back(ptr: NonNull<u8>, cap: usize) {
     if let Ok(mut pool) = POOL.try_lock() {
-        if pool.bytes + cap <= POOL_MAX_BYTES && ensure_reaper(&mut pool) {
+        if pool.bytes + cap <= pool_cap() && ensure_reaper(&mut pool) {
             pool.bytes += cap;
             pool.idle.push(Idle {
                 ptr,
@@ -179,6 +177,39 @@ fn give_back(ptr: NonNull<u8>, cap: usize) {
     }
     // SAFETY: the whole mapping, no longer used by anyone.
     unsafe { unmap(ptr.as_ptr(), cap) };
+}
+
+/// How much the pool may keep: an eighth of physical memory, within
+/// `POOL_CAP_RANGE`. Read once, without a lock (fork-safe).
+pub fn pool_cap() -> usize {
+    static CAP: AtomicUsize = AtomicUsize::new(0);
+    match CAP.load(Ordering::Relaxed) {
+        0 => {
+            let cap = (physical_memory() / 8).clamp(POOL_CAP_RANGE.0, POOL_CAP_RANGE.1);
+            CAP.store(cap, Ordering::Relaxed);
+            cap
+        }
+        cap => cap,
+    }
+}
+
+#[cfg(unix)]
+fn physical_memory() -> usize {
+    // SAFETY: sysconf only reads system configuration.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    usize::try_from(pages)
+        .unwrap_or(0)
+        .saturating_mul(usize::try_from(page).unwrap_or(0))
+}
+
+#[cfg(not(unix))]
+fn physical_memory() -> usize {
+    0
 }
 
 /// Starts the reaper of this process unless it runs; false if it cannot.
@@ -195,16 +226,19 @@ fn ensure_reaper(pool: &mut Pool) -> bool {
     started
 }
 
-/// Returns mappings idle for `POOL_IDLE` to the system; exits when the pool
-/// is empty.
+/// Returns mappings to the system once they and the pool have both been
+/// idle for `POOL_IDLE`; exits when the pool is empty.
 fn reap() {
     loop {
         std::thread::sleep(POOL_IDLE / 4);
         let Ok(mut pool) = POOL.lock() else { return };
         let now = Instant::now();
+        let quiet = pool
+            .last_take
+            .is_none_or(|at| now.duration_since(at) >= POOL_IDLE);
         let mut expired = Vec::new();
         pool.idle.retain(|m| {
-            let keep = now.duration_since(m.since) < POOL_IDLE;
+            let keep = !quiet || now.duration_since(m.since) < POOL_IDLE;
             if !keep {
                 expired.push((m.ptr, m.cap));
             }
@@ -270,20 +304,12 @@ unsafe fn unmap(ptr: *mut u8, len: usize) {
 #[cfg(not(unix))]
 unsafe fn unmap(_ptr: *mut u8, _len: usize) {}
 
-/// Reserves room for exactly `additional` more bytes in `out`, fallibly.
-pub fn try_reserve_exact(out: &mut Vec<u8>, additional: usize) -> Result<()> {
-    out.try_reserve_exact(additional)
-        .map_err(|_| Error::OutOfMemory {
-            requested: additional,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn blocks_are_writable_reused_and_trimmed() {
+    fn blocks_are_writable_and_reused_across_threads() {
         let mut block = Block::with_capacity(10 << 20).unwrap();
         let spare = block.spare_mut();
         assert!(spare.len() >= 10 << 20);
@@ -292,7 +318,6 @@ mod tests {
         }
         // SAFETY: 5 MiB written above.
         unsafe { block.set_len(5 << 20) };
-        block.shrink_to_fit();
         assert_eq!(block.len(), 5 << 20);
         assert!(block.iter().enumerate().all(|(i, &b)| b == i as u8));
         let first = block.as_ptr();

@@ -11,7 +11,7 @@ use crate::codec::dict::ZstdDictionary;
 use crate::codec::{Codec, RESERVE_AHEAD_MAX};
 use crate::error::{try_reserve, Error};
 use crate::memory::{self, Block};
-use crate::s4::frame::{self, BodyInfo};
+use crate::s4::frame::{self, BodyInfo, FRAME_HEADER_BYTES};
 use crate::s4::object::FramesPlan;
 use crate::threads;
 
@@ -73,7 +73,7 @@ impl Values {
             return Block::with_capacity(cap).map(Values::Block);
         }
         let mut heap = Vec::new();
-        memory::try_reserve_exact(&mut heap, cap).ok()?;
+        heap.try_reserve_exact(cap).ok()?;
         Some(Values::Heap(heap))
     }
 
@@ -96,14 +96,6 @@ impl Values {
             Values::Heap(heap) => unsafe { heap.set_len(len) },
             // SAFETY: per the contract.
             Values::Block(block) => unsafe { block.set_len(len) },
-        }
-    }
-
-    /// Returns the room beyond the bytes written.
-    fn shrink_to_fit(&mut self) {
-        match self {
-            Values::Heap(heap) => heap.shrink_to_fit(),
-            Values::Block(block) => block.shrink_to_fit(),
         }
     }
 }
@@ -152,8 +144,9 @@ impl BinaryOutput {
         self.len() == 0
     }
 
-    /// Joins the chunks into one buffer: one chunk is kept as it is; large
-    /// outputs are copied by up to `threads` threads.
+    /// Joins the chunks into one buffer: one chunk is kept as it is; others
+    /// are copied into one (a pooled block when large; by up to `threads`
+    /// threads from `PARALLEL_CONCAT_MIN_BYTES` on).
     pub fn concat(self, threads: usize) -> Result<Contiguous, Error> {
         let rows = self.len();
         let total: usize = self.chunks.iter().map(|c| c.values.len()).sum();
@@ -172,11 +165,16 @@ impl BinaryOutput {
         let mut chunks = self.chunks;
         let values = if chunks.len() == 1 {
             chunks.pop().map(|c| c.values).unwrap_or_default()
-        } else if threads > 1 && total >= PARALLEL_CONCAT_MIN_BYTES {
-            let mut values: Vec<u8> = Vec::new();
-            try_reserve(&mut values, total)?;
+        } else {
+            let mut values =
+                Values::with_capacity(total).ok_or(Error::OutOfMemory { requested: total })?;
             let lens = chunks.iter().map(|c| c.values.len());
-            let slots = threads::Slots::new(&mut values.spare_capacity_mut()[..total], lens);
+            let slots = threads::Slots::new(&mut values.spare_mut()[..total], lens);
+            let threads = if total >= PARALLEL_CONCAT_MIN_BYTES {
+                threads
+            } else {
+                1
+            };
             threads::map_indexed(
                 chunks.len(),
                 threads,
@@ -198,14 +196,7 @@ impl BinaryOutput {
             drop(slots);
             // SAFETY: the chunks tile `total` bytes and each was copied.
             unsafe { values.set_len(total) };
-            Values::Heap(values)
-        } else {
-            let mut values = Vec::new();
-            try_reserve(&mut values, total)?;
-            for chunk in chunks {
-                values.extend_from_slice(&chunk.values);
-            }
-            Values::Heap(values)
+            values
         };
         Ok(Contiguous {
             values,
@@ -224,17 +215,21 @@ const PARALLEL_MIN_BYTES: usize = 256 << 10;
 const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest piece of work handed to a thread.
 const MIN_CHUNK_BYTES: usize = 64 << 10;
+/// Largest piece of work: its output buffer stays below glibc's largest
+/// mmap threshold, so the heap hands the same memory to the next call.
+const MAX_CHUNK_BYTES: usize = 8 << 20;
 
-/// Cuts `rows` rows into ranges of roughly equal bytes (`size(row)` each).
+/// Cuts `rows` rows into ranges of roughly equal bytes (`size(row)` each):
+/// several per thread for balance, and none much over `MAX_CHUNK_BYTES`,
+/// so that per-range buffers stay small enough for the allocator to reuse.
 fn cut_by_bytes(rows: usize, threads: usize, size: impl Fn(usize) -> usize) -> Vec<Range<usize>> {
-    if threads <= 1 || rows < 2 {
-        return std::iter::once(0..rows).collect();
-    }
     let total: usize = (0..rows).map(&size).sum();
-    if total < PARALLEL_MIN_BYTES {
-        return std::iter::once(0..rows).collect();
-    }
-    let target = (total / (threads * CHUNKS_PER_THREAD)).max(MIN_CHUNK_BYTES);
+    let per_thread = if threads > 1 && total >= PARALLEL_MIN_BYTES {
+        total / (threads * CHUNKS_PER_THREAD)
+    } else {
+        total
+    };
+    let target = per_thread.clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
     let mut ranges = Vec::new();
     let (mut start, mut acc) = (0, 0);
     for row in 0..rows {
@@ -244,7 +239,7 @@ fn cut_by_bytes(rows: usize, threads: usize, size: impl Fn(usize) -> usize) -> V
             (start, acc) = (row + 1, 0);
         }
     }
-    if start < rows {
+    if start < rows || ranges.is_empty() {
         ranges.push(start..rows);
     }
     ranges
@@ -319,23 +314,64 @@ pub fn compress(
     format: CellFormat,
     threads: usize,
 ) -> Result<BinaryOutput, RowError> {
-    if let Some(placed) = placed::compress(col, codec, format, threads) {
-        return Ok(BinaryOutput {
-            chunks: vec![placed?],
-        });
+    let chunks = for_ranges(col, threads, |rows| {
+        compress_range(col, codec, format, rows)
+    })?;
+    Ok(BinaryOutput { chunks })
+}
+
+/// Compresses `rows` into one buffer sized by the codec's bound for them,
+/// so it never grows; large ones are pooled blocks, whose memory is warm
+/// from earlier calls. (The bound is backed: it follows the real input.)
+fn compress_range(
+    col: &dyn ByteColumn,
+    codec: &Codec,
+    format: CellFormat,
+    rows: Range<usize>,
+) -> Result<Chunk, RowError> {
+    let header = match format {
+        CellFormat::S4 => FRAME_HEADER_BYTES,
+        CellFormat::Raw => 0,
+    };
+    let mut bound = 0usize;
+    for row in rows.clone() {
+        if let Some(value) = col.value(row) {
+            let cell = codec
+                .compress_bound(value.len())
+                .map_err(|error| RowError { row, error })?;
+            bound = bound.saturating_add(cell + header);
+        }
     }
-    // Compressed output rarely exceeds half the input; growth covers the rest.
-    let reserve = |value: &[u8]| value.len() / 2 + 64;
-    map_cells(
-        col,
-        threads,
-        OnError::Raise,
-        reserve,
-        |value, out| match format {
-            CellFormat::S4 => frame::encode_frame_append(codec, value, out).map(drop),
-            CellFormat::Raw => codec.compress_append(value, out).map(drop),
-        },
-    )
+    let mut values = Values::with_capacity(bound).ok_or(RowError {
+        row: rows.start,
+        error: Error::OutOfMemory { requested: bound },
+    })?;
+    let out = values.spare_mut();
+    let (mut ends, mut valid) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    let mut at = 0;
+    for row in rows {
+        if let Some(value) = col.value(row) {
+            let dst = &mut out[at..];
+            at += match format {
+                CellFormat::S4 => frame::encode_frame_into(codec, value, dst)
+                    .map(|header| FRAME_HEADER_BYTES + header.compressed_size as usize),
+                CellFormat::Raw => codec.compress_into(value, dst),
+            }
+            .map_err(|error| RowError { row, error })?;
+        }
+        ends.push(at);
+        valid.push(col.value(row).is_some());
+    }
+    // SAFETY: the encoders wrote the first `at` bytes.
+    unsafe { values.set_len(at) };
+    Ok(Chunk {
+        values,
+        ends,
+        valid,
+    })
 }
 
 /// How to decode cells.

@@ -1,25 +1,26 @@
-//! Column kernels that write every cell straight into its place in one
-//! values buffer: no buffer per thread and no join afterwards.
+//! Decoding every cell straight into its place in one values buffer: no
+//! buffer per thread and no join afterwards.
 //!
-//! * Decode: every cell states what it decodes to (an S4 frame header, a
-//!   zstd content size), and a valid cell decodes to exactly that. Offsets
-//!   are the prefix sum of the claims; each thread decodes its rows into
-//!   their slots. The buffer is reserved as address space and committed
-//!   only where real output is written, so a lying claim costs no memory.
-//!   Anything unusual (a cell without a claim, a claim over a limit, a cell
-//!   that fails or fills its slot otherwise than claimed) sends the whole
-//!   column to the growing path, which gives the documented result.
-//! * Encode: sizes are unknown, so each range of rows compresses into a
-//!   region sized by the codec's bound; the regions are then slid together
-//!   in place and the untouched tail handed back.
+//! Every cell states what it decodes to (an S4 frame header, a zstd content
+//! size), and a valid cell decodes to exactly that. Offsets are the prefix
+//! sum of the claims; each thread decodes its rows into their slots. The
+//! buffer is reserved as address space and committed only where real output
+//! is written, so a lying claim costs no memory. Anything unusual (a cell
+//! without a claim, a claim over a limit, a cell that fails or fills its
+//! slot otherwise than claimed) sends the whole column to the growing path,
+//! which gives the documented result.
+//!
+//! (Compression has no claims to place by. Writing each range into a region
+//! sized by the codec's bound and sliding the regions together measured
+//! slower than small per-range buffers joined into a pooled block: the
+//! regions' pages are fresh on every call, and the slide is sequential.)
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::{cut_by_bytes, ByteColumn, Chunk, Decode, RowError, Values};
+use super::{cut_by_bytes, ByteColumn, Chunk, Decode, Values};
 use crate::codec::{Codec, RESULT_RESERVE_MAX};
-use crate::error::Result;
-use crate::s4::frame::{self, FrameHeader, FRAME_HEADER_BYTES};
+use crate::s4::frame;
 use crate::s4::object::FramesPlan;
 use crate::spec::CellFormat;
 use crate::threads;
@@ -135,112 +136,4 @@ fn span(ends: &[usize], rows: &Range<usize>) -> usize {
     }
     let before = rows.start.checked_sub(1).map_or(0, |row| ends[row]);
     ends[rows.end - 1] - before
-}
-
-/// The most bytes one cell's encoding can take.
-fn encoded_bound(codec: &Codec, format: CellFormat, len: usize) -> Result<usize> {
-    let header = match format {
-        CellFormat::S4 => FRAME_HEADER_BYTES,
-        CellFormat::Raw => 0,
-    };
-    Ok(codec.compress_bound(len)? + header)
-}
-
-/// Encodes one cell at the start of `dst` (at least its bound long);
-/// returns the bytes written.
-fn encode_in_place(
-    codec: &Codec,
-    format: CellFormat,
-    value: &[u8],
-    dst: &mut [MaybeUninit<u8>],
-) -> Result<usize> {
-    match format {
-        CellFormat::Raw => codec.compress_into(value, dst),
-        CellFormat::S4 => {
-            let payload = codec.compress_into(value, &mut dst[FRAME_HEADER_BYTES..])?;
-            let header = FrameHeader {
-                codec: codec.kind(),
-                original_size: value.len() as u64,
-                compressed_size: payload as u64,
-                crc32c: crate::codec::crc::crc32c(value),
-            };
-            for (d, s) in dst.iter_mut().zip(header.to_bytes()) {
-                d.write(s);
-            }
-            Ok(FRAME_HEADER_BYTES + payload)
-        }
-    }
-}
-
-/// Compresses every cell into one buffer; `None` when the worst case does
-/// not fit in memory (the caller then grows buffers as output comes).
-pub(super) fn compress(
-    col: &dyn ByteColumn,
-    codec: &Codec,
-    format: CellFormat,
-    threads: usize,
-) -> Option<Result<Chunk, RowError>> {
-    let mut bounds = Vec::with_capacity(col.len());
-    let mut total = 0usize;
-    for row in 0..col.len() {
-        let bound = match col.value(row) {
-            Some(value) => encoded_bound(codec, format, value.len()).ok()?,
-            None => 0,
-        };
-        total = total.checked_add(bound)?;
-        bounds.push(total);
-    }
-    let mut values = Values::with_capacity(total)?;
-    let ranges = cut_by_bytes(col.len(), threads, |row| {
-        col.value(row).map_or(0, <[u8]>::len)
-    });
-    let slots = threads::Slots::new(
-        &mut values.spare_mut()[..total],
-        ranges.iter().map(|r| span(&bounds, r)),
-    );
-    // Each range returns its row ends within its own region.
-    let written = threads::try_map_indexed(ranges.len(), threads, |i| {
-        // SAFETY: `try_map_indexed` runs each index once.
-        let region = unsafe { slots.part(i) };
-        let mut ends = Vec::with_capacity(ranges[i].len());
-        let mut at = 0;
-        for row in ranges[i].clone() {
-            if let Some(value) = col.value(row) {
-                at += encode_in_place(codec, format, value, &mut region[at..])
-                    .map_err(|error| RowError { row, error })?;
-            }
-            ends.push(at);
-        }
-        Ok(ends)
-    });
-    drop(slots);
-    let written = match written {
-        Ok(written) => written,
-        Err(err) => return Some(Err(err)),
-    };
-    // Slide each region down to follow the one before it.
-    let base = values.spare_mut().as_mut_ptr().cast::<u8>();
-    let (mut region_start, mut len) = (0usize, 0usize);
-    let mut ends = Vec::with_capacity(col.len());
-    for (range, region_ends) in ranges.iter().zip(&written) {
-        let used = region_ends.last().copied().unwrap_or(0);
-        if region_start != len {
-            // SAFETY: both ranges lie in the reservation; the source was
-            // written by its range's worker; `copy` allows overlap.
-            unsafe { std::ptr::copy(base.add(region_start), base.add(len), used) };
-        }
-        ends.extend(region_ends.iter().map(|end| len + end));
-        len += used;
-        region_start += span(&bounds, range);
-    }
-    // SAFETY: the first `len` bytes are the regions' output, moved together.
-    unsafe { values.set_len(len) };
-    // Hand back the unused tail, pages the regions touched included.
-    values.shrink_to_fit();
-    let valid = (0..col.len()).map(|row| col.value(row).is_some()).collect();
-    Some(Ok(Chunk {
-        values,
-        ends,
-        valid,
-    }))
 }

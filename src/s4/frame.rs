@@ -1,6 +1,7 @@
 //! S4F2 data frames and S4P1 padding frames (FORMAT.md §8): parsing, writing
 //! and the per-cell "s4" format of the column kernels.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use crate::codec::crc::crc32c;
@@ -197,19 +198,35 @@ pub fn decoder_for(kind: CodecKind, dict: Option<&Arc<ZstdDictionary>>) -> Resul
     }
 }
 
-/// Appends one S4F2 frame holding `src` compressed with `codec`; returns its
-/// header (whose CRC callers combine instead of reading `src` again).
-pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Result<FrameHeader> {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
-    let payload_len = codec.compress_append(src, out)?;
+/// Writes one S4F2 frame holding `src` compressed with `codec` at the start
+/// of `dst`, which holds at least `FRAME_HEADER_BYTES` plus the codec's
+/// bound; returns its header (whose CRC callers combine instead of reading
+/// `src` again). The frame is `FRAME_HEADER_BYTES + compressed_size` long.
+pub fn encode_frame_into(
+    codec: &Codec,
+    src: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+) -> Result<FrameHeader> {
+    let payload = codec.compress_into(src, &mut dst[FRAME_HEADER_BYTES..])?;
     let header = FrameHeader {
         codec: codec.kind(),
         original_size: src.len() as u64,
-        compressed_size: payload_len as u64,
+        compressed_size: payload as u64,
         crc32c: crc32c(src),
     };
-    out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+    for (slot, byte) in dst.iter_mut().zip(header.to_bytes()) {
+        slot.write(byte);
+    }
+    Ok(header)
+}
+
+/// Appends one S4F2 frame holding `src` compressed with `codec`; returns its
+/// header.
+pub fn encode_frame_append(codec: &Codec, src: &[u8], out: &mut Vec<u8>) -> Result<FrameHeader> {
+    crate::error::try_reserve(out, FRAME_HEADER_BYTES + codec.compress_bound(src.len())?)?;
+    let header = encode_frame_into(codec, src, out.spare_capacity_mut())?;
+    // SAFETY: `encode_frame_into` wrote the header and the payload.
+    unsafe { out.set_len(out.len() + FRAME_HEADER_BYTES + header.compressed_size as usize) };
     Ok(header)
 }
 
