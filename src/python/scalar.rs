@@ -68,8 +68,17 @@ pub(crate) fn decompress_with<'py>(
 
 /// CRC32C (Castagnoli) of a bytes-like object.
 #[pyfunction]
-pub fn crc32c(py: Python<'_>, data: ByteView<'_>) -> PyResult<u32> {
-    let src = data.as_slice();
+pub fn crc32c(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
+    // `bytes` is read in place: on 100-byte inputs a view's reference
+    // counting is a visible part of the call.
+    let view;
+    let src = match data.cast::<PyBytes>() {
+        Ok(bytes) => bytes.as_bytes(),
+        Err(_) => {
+            view = ByteView::extract(data.as_borrowed())?;
+            view.as_slice()
+        }
+    };
     // Every pool thread, for inputs large enough to split.
     sized(py, src.len(), || {
         Ok(crate::codec::crc::crc32c_on(src, usize::MAX))
