@@ -54,7 +54,12 @@ impl Block {
         let cap = cap.max(1).checked_next_multiple_of(GRANULE)?;
         let (ptr, cap) = match take_pooled(cap) {
             Some(found) => found,
-            None => (map(cap)?, cap),
+            // Idle mappings count against an address-space limit: when
+            // the system refuses, give them back and ask once more.
+            None => (
+                map(cap).or_else(|| release_all().then(|| map(cap)).flatten())?,
+                cap,
+            ),
         };
         Some(Block { ptr, cap, len: 0 })
     }
@@ -236,28 +241,49 @@ fn reap() {
         let quiet = pool
             .last_take
             .is_none_or(|at| now.duration_since(at) >= POOL_IDLE);
-        let mut expired = Vec::new();
-        pool.idle.retain(|m| {
-            let keep = !quiet || now.duration_since(m.since) < POOL_IDLE;
-            if !keep {
-                expired.push((m.ptr, m.cap));
-            }
-            keep
+        let expired = take_idle(&mut pool, |m| {
+            quiet && now.duration_since(m.since) >= POOL_IDLE
         });
-        pool.bytes -= expired.iter().map(|(_, cap)| cap).sum::<usize>();
         let done = pool.idle.is_empty();
         if done {
             pool.reaper = None;
         }
         drop(pool);
-        for (ptr, cap) in expired {
-            // SAFETY: whole mappings taken out of the pool above.
-            unsafe { unmap(ptr.as_ptr(), cap) };
-        }
+        unmap_all(expired);
         if done {
             return;
         }
     }
+}
+
+/// Takes the idle mappings `expired` picks out of the pool.
+fn take_idle(pool: &mut Pool, expired: impl Fn(&Idle) -> bool) -> Vec<Idle> {
+    let (gone, kept) = std::mem::take(&mut pool.idle)
+        .into_iter()
+        .partition(expired);
+    pool.idle = kept;
+    pool.bytes -= gone.iter().map(|m: &Idle| m.cap).sum::<usize>();
+    gone
+}
+
+fn unmap_all(mappings: Vec<Idle>) {
+    for m in mappings {
+        // SAFETY: whole mappings, taken out of the pool.
+        unsafe { unmap(m.ptr.as_ptr(), m.cap) };
+    }
+}
+
+/// Returns every idle mapping to the system; false if there was none (or
+/// the pool is busy).
+fn release_all() -> bool {
+    let Ok(mut pool) = POOL.try_lock() else {
+        return false;
+    };
+    let all = take_idle(&mut pool, |_| true);
+    drop(pool);
+    let any = !all.is_empty();
+    unmap_all(all);
+    any
 }
 
 /// A fresh private mapping of `cap` bytes: address space only, committed

@@ -866,3 +866,21 @@ def idle_pool_returns_memory() -> None:
 def test_idle_pool_returns_memory_and_survives_fork():
     require("pyarrow")
     check_function(idle_pool_returns_memory, timeout=120)
+
+
+def pooled_memory_yields_to_an_address_limit() -> None:
+    """Child side: a freed 150 MiB result waits in the pool while a larger
+    column decodes under an address-space limit that cannot hold both."""
+    import s4_codec.arrow as s4a
+
+    small, large = _json_column(150_000), _json_column(200_000, seed=8)
+    small_cells, large_cells = s4a.compress(small), s4a.compress(large)
+    cap_address_space(large.nbytes + 48 * MiB)
+    assert s4a.decompress(small_cells).equals(small)  # freed at once: pooled
+    assert s4a.decompress(large_cells).equals(large)
+    emit(ok=True)
+
+
+def test_pooled_memory_yields_to_an_address_limit():
+    require("pyarrow")
+    check_function(pooled_memory_yields_to_an_address_limit, timeout=120)
