@@ -8,10 +8,9 @@
 //! The pool holds at most `pool_cap()`; once no call has taken memory from
 //! it for `POOL_IDLE`, a reaper thread returns every mapping that waited
 //! that long to the system. The reaper exists only while the pool is not
-//! empty. Nothing ever waits for the
-//! pool's lock (a busy pool means a fresh mapping, or an immediate unmap), so
-//! a child forked while another thread held it still makes progress, and it
-//! starts its own reaper.
+//! empty. No caller ever waits for the pool's lock (a busy pool means a
+//! fresh mapping, or an immediate unmap), so a child forked while another
+//! thread held it still makes progress, and it starts its own reaper.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;

@@ -215,13 +215,12 @@ const PARALLEL_MIN_BYTES: usize = 256 << 10;
 const CHUNKS_PER_THREAD: usize = 4;
 /// Smallest piece of work handed to a thread.
 const MIN_CHUNK_BYTES: usize = 64 << 10;
-/// Largest piece of work: its output buffer stays below glibc's largest
-/// mmap threshold, so the heap hands the same memory to the next call.
+/// Largest piece of work, whatever the thread count: a range's buffer then
+/// has a size that earlier ranges and calls left in the pool (see `memory`).
 const MAX_CHUNK_BYTES: usize = 8 << 20;
 
 /// Cuts `rows` rows into ranges of roughly equal bytes (`size(row)` each):
-/// several per thread for balance, and none much over `MAX_CHUNK_BYTES`,
-/// so that per-range buffers stay small enough for the allocator to reuse.
+/// several per thread for balance, and none much over `MAX_CHUNK_BYTES`.
 fn cut_by_bytes(rows: usize, threads: usize, size: impl Fn(usize) -> usize) -> Vec<Range<usize>> {
     let total: usize = (0..rows).map(&size).sum();
     let per_thread = if threads > 1 && total >= PARALLEL_MIN_BYTES {
@@ -353,7 +352,8 @@ fn compress_range(
     );
     let mut at = 0;
     for row in rows {
-        if let Some(value) = col.value(row) {
+        let value = col.value(row);
+        if let Some(value) = value {
             let dst = &mut out[at..];
             at += match format {
                 CellFormat::S4 => frame::encode_frame_into(codec, value, dst)
@@ -363,7 +363,7 @@ fn compress_range(
             .map_err(|error| RowError { row, error })?;
         }
         ends.push(at);
-        valid.push(col.value(row).is_some());
+        valid.push(value.is_some());
     }
     // SAFETY: the encoders wrote the first `at` bytes.
     unsafe { values.set_len(at) };

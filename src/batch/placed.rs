@@ -50,26 +50,33 @@ fn claim(value: &[u8], spec: &Decode) -> Option<u64> {
     }
 }
 
-/// What the cells of `col` claim to decode to, as row ends, and their sum;
-/// `None` when some cell makes no usable claim or they add up to too much.
-fn claimed_ends(col: &dyn ByteColumn, spec: &Decode) -> Option<(Vec<usize>, usize)> {
-    if spec.format == CellFormat::Raw && matches!(spec.codec, Codec::Gzip { .. }) {
-        return None;
-    }
+/// What the cells of a column claim to decode to.
+struct Claims {
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+    total: usize,
+}
+
+/// The claims of `col`'s cells as row ends and validity; `None` when some
+/// cell makes no usable claim or they add up to too much.
+fn claims(col: &dyn ByteColumn, spec: &Decode) -> Option<Claims> {
     let mut ends = Vec::with_capacity(col.len());
+    let mut valid = Vec::with_capacity(col.len());
     let (mut total, mut input) = (0usize, 0usize);
     for row in 0..col.len() {
-        if let Some(value) = col.value(row) {
+        let value = col.value(row);
+        if let Some(value) = value {
             let size = usize::try_from(claim(value, spec)?).ok()?;
             total = total.checked_add(size)?;
             input += value.len();
         }
         ends.push(total);
+        valid.push(value.is_some());
     }
     let bound = input
         .saturating_mul(PLACED_MAX_EXPANSION)
         .clamp(RESULT_RESERVE_MAX, PLACED_MAX_BYTES);
-    (total <= bound).then_some((ends, total))
+    (total <= bound).then_some(Claims { ends, valid, total })
 }
 
 /// Decodes one cell into `dst`; true when it produced exactly `dst.len()`
@@ -89,7 +96,7 @@ fn decode_in_place(value: &[u8], spec: &Decode, dst: &mut [MaybeUninit<u8>]) -> 
 /// Decodes every cell into its place, or `None` when the column must take
 /// the growing path (which then reports errors and nulls as documented).
 pub(super) fn decompress(col: &dyn ByteColumn, spec: &Decode, threads: usize) -> Option<Chunk> {
-    let (ends, total) = claimed_ends(col, spec)?;
+    let Claims { ends, valid, total } = claims(col, spec)?;
     let mut values = Values::with_capacity(total)?;
     let start_of = |row: usize| if row == 0 { 0 } else { ends[row - 1] };
     let ranges = cut_by_bytes(col.len(), threads, |row| ends[row] - start_of(row));
@@ -105,11 +112,9 @@ pub(super) fn decompress(col: &dyn ByteColumn, spec: &Decode, threads: usize) ->
             let slot = unsafe { slots.part(i) };
             let base = start_of(ranges[i].start);
             ranges[i].clone().all(|row| {
-                let Some(value) = col.value(row) else {
-                    return true;
-                };
                 let cell = start_of(row) - base..ends[row] - base;
-                decode_in_place(value, spec, &mut slot[cell])
+                col.value(row)
+                    .is_none_or(|value| decode_in_place(value, spec, &mut slot[cell]))
             })
         },
         |placed: &bool| !*placed,
@@ -121,7 +126,6 @@ pub(super) fn decompress(col: &dyn ByteColumn, spec: &Decode, threads: usize) ->
     // SAFETY: every non-null row filled its slot and null rows have none,
     // so the slots tile `total` bytes, all written.
     unsafe { values.set_len(total) };
-    let valid = (0..col.len()).map(|row| col.value(row).is_some()).collect();
     Some(Chunk {
         values,
         ends,

@@ -113,20 +113,20 @@ unsafe impl Send for OutPtr {}
 /// Allocates a `bytes` object of `len` bytes and lets `fill` write all of
 /// them, with the GIL released unless `len` is small (see [`sized`]).
 /// Skips the zero-fill of `PyBytes::new_with`.
-pub fn new_bytes_detached<'py>(
+pub fn new_bytes_filled<'py>(
     py: Python<'py>,
     len: usize,
     fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> crate::Result<()> + Send,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    try_new_bytes_detached(py, len, fill)?.ok_or_else(|| {
+    try_new_bytes_filled(py, len, fill)?.ok_or_else(|| {
         pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {len} bytes"))
     })
 }
 
-/// Like [`new_bytes_detached`], but `None` when the memory is not there, so
+/// Like [`new_bytes_filled`], but `None` when the memory is not there, so
 /// a caller that reserved on the strength of a claim can fall back to
 /// growing its output instead of failing.
-pub fn try_new_bytes_detached<'py>(
+pub fn try_new_bytes_filled<'py>(
     py: Python<'py>,
     len: usize,
     fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> crate::Result<()> + Send,
@@ -163,7 +163,7 @@ pub fn bytes_from<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBy
     if data.len() < DETACHED_COPY_MIN_BYTES {
         return Ok(PyBytes::new(py, data));
     }
-    new_bytes_detached(py, data.len(), |dst| {
+    new_bytes_filled(py, data.len(), |dst| {
         // SAFETY: `dst` is exactly `data.len()` bytes and a fresh allocation.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), dst.as_mut_ptr().cast(), data.len())

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{bytes_from, detached, dictionary_arg, try_new_bytes_detached, ByteView};
+use super::buffers::{bytes_from, detached, dictionary_arg, try_new_bytes_filled, ByteView};
 use crate::s4::frame::{self, FrameHeader};
 use crate::s4::index::{FrameIndex, IndexEntry, SseBinding};
 use crate::s4::object;
@@ -219,7 +219,7 @@ pub fn decode_s4_object<'py>(
             if plan.fits_ahead() {
                 // Decode straight into the result: no copy, no second pass.
                 let fill = |dst: &mut [_]| plan.decode_into(dst, threads);
-                if let Some(bytes) = try_new_bytes_detached(py, plan.len(), fill)? {
+                if let Some(bytes) = try_new_bytes_filled(py, plan.len(), fill)? {
                     return Ok(bytes);
                 }
             }

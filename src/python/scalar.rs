@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::buffers::{bytes_from, detached, sized, try_new_bytes_detached, ByteView};
+use super::buffers::{bytes_from, detached, sized, try_new_bytes_filled, ByteView};
 use crate::codec::{Codec, RESULT_RESERVE_MAX};
 
 pub(crate) type Compressed<'py> = (Bound<'py, PyBytes>, u64, u32);
@@ -56,7 +56,7 @@ pub(crate) fn decompress_with<'py>(
     if cap as u64 == original_size && cap <= RESULT_RESERVE_MAX {
         // Decode straight into the result.
         let fill = |dst: &mut [_]| codec.decompress_into(src, original_size, crc32c, dst);
-        if let Some(bytes) = try_new_bytes_detached(py, cap, fill)? {
+        if let Some(bytes) = try_new_bytes_filled(py, cap, fill)? {
             return Ok(bytes);
         }
     }
@@ -69,8 +69,9 @@ pub(crate) fn decompress_with<'py>(
 /// CRC32C (Castagnoli) of a bytes-like object.
 #[pyfunction]
 pub fn crc32c(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u32> {
-    // `bytes` is read in place: on 100-byte inputs a view's reference
-    // counting is a visible part of the call.
+    // `bytes` is read in place: on 100-byte inputs the reference counting of
+    // a `ByteView` is a visible part of the call (0.93-0.97x the `crc32c`
+    // package with this, 0.89-0.94x without).
     let view;
     let src = match data.cast::<PyBytes>() {
         Ok(bytes) => bytes.as_bytes(),

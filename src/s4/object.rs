@@ -179,13 +179,10 @@ fn encode_chunked(
             }
         }
     })?;
-    frames_body(frames.into_iter().flatten().collect(), &pieces)
-}
-
-fn frames_body(frames: Vec<(Vec<u8>, u32)>, pieces: &[&[u8]]) -> Result<Body> {
+    let frames: Vec<(Vec<u8>, u32)> = frames.into_iter().flatten().collect();
     let mut entries = Vec::with_capacity(frames.len());
     let (mut original_offset, mut compressed_offset, mut crc) = (0u64, 0u64, 0u32);
-    for ((frame, piece_crc), piece) in frames.iter().zip(pieces) {
+    for ((frame, piece_crc), piece) in frames.iter().zip(&pieces) {
         crc = crate::codec::crc::combine(crc, *piece_crc, piece.len() as u64);
         entries.push(IndexEntry {
             original_offset,
