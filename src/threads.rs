@@ -1,8 +1,8 @@
 //! The one thread policy of the library.
 //!
-//! * All parallel work runs on rayon's global pool, sized once to the
-//!   machine's parallelism (`RAYON_NUM_THREADS` overrides it). No other pool
-//!   is ever created.
+//! * All parallel work runs on one pool per process ([`pool`]), sized once
+//!   to the machine's parallelism (`RAYON_NUM_THREADS` overrides it). No
+//!   other pool is ever created, and rayon's global pool is never used.
 //! * `threads=` bounds how many of those pool threads one call's work runs
 //!   on; it is clamped to the pool's size. The calling thread waits.
 //! * Concurrent calls (several Python threads, or an engine such as Polars'
@@ -11,18 +11,96 @@
 //!   pool's threads are busy with it.
 //! * zstd's own worker threads (large single-frame compression) come from one
 //!   shared context, used by one call at a time (see `zstd::compress`).
+//! * A forked child has none of its parent's threads. A `pthread_atfork`
+//!   handler counts forks ([`generation`]); the first parallel call in a
+//!   child builds the child's own pool (and zstd context), and the parent's,
+//!   whose threads exist only in the parent, are left untouched, never
+//!   waited on.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+
+/// Forks this process descends through; bumped in each child.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn forked_child() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many forks lie between the process that loaded the library and this
+/// one: state holding threads (a pool, a zstd context) is valid only in the
+/// generation that made it.
+pub fn generation() -> u64 {
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic, which is
+        // async-signal-safe as a child handler must be. Failure (ENOMEM)
+        // leaves the counter still, as before this handler existed.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+    GENERATION.load(Ordering::Relaxed)
+}
+
+struct ProcessPool {
+    generation: u64,
+    pool: rayon::ThreadPool,
+}
+
+/// This process's pool; earlier generations' are leaked (their threads are
+/// not in this process, so they can neither be used nor dropped).
+static POOL: AtomicPtr<ProcessPool> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The pool of this process, built on first use (and first use after a
+/// fork); `None` when no thread can be started, and then work runs serially.
+pub fn pool() -> Option<&'static rayon::ThreadPool> {
+    let generation = generation();
+    let current = POOL.load(Ordering::Acquire);
+    // SAFETY: published entries are leaked boxes, never freed.
+    if let Some(entry) = unsafe { current.as_ref() } {
+        if entry.generation == generation {
+            return Some(&entry.pool);
+        }
+    }
+    let built = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("s4-codec-{i}"))
+        .build()
+        .ok()?;
+    let entry = Box::into_raw(Box::new(ProcessPool {
+        generation,
+        pool: built,
+    }));
+    match POOL.compare_exchange(current, entry, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just published; leaked from here on.
+        Ok(_) => Some(unsafe { &(*entry).pool }),
+        Err(winner) => {
+            // Another caller of this generation built one first: ours was
+            // never shared, so it can be dropped here, in its own process.
+            // SAFETY: `entry` is ours alone; `winner` is a published entry.
+            drop(unsafe { Box::from_raw(entry) });
+            Some(unsafe { &(*winner).pool })
+        }
+    }
+}
 
 /// The most threads a call may use: the size of the shared pool.
 pub fn max_threads() -> usize {
-    rayon::current_num_threads().max(1)
+    pool().map_or(1, |pool| pool.current_num_threads().max(1))
 }
 
 /// `threads` clamped to `1..=max_threads()`.
 pub fn clamp(threads: usize) -> usize {
     threads.clamp(1, max_threads())
+}
+
+/// `a` and `b` at once on the process pool.
+pub fn join<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    match pool() {
+        Some(pool) => pool.join(a, b),
+        None => (a(), b()),
+    }
 }
 
 /// Runs `work(i)` for every `i` in `0..items` on up to `threads` threads and
@@ -36,7 +114,8 @@ pub fn map_indexed<T: Send>(
     stop_after: impl Fn(&T) -> bool + Sync,
 ) -> Vec<Option<T>> {
     let workers = clamp(threads).min(items);
-    if workers <= 1 {
+    let pool = pool().filter(|_| workers > 1);
+    let Some(pool) = pool else {
         let mut out = Vec::with_capacity(items);
         for i in 0..items {
             let result = work(i);
@@ -48,7 +127,7 @@ pub fn map_indexed<T: Send>(
         }
         out.resize_with(items, || None);
         return out;
-    }
+    };
     let next = AtomicUsize::new(0);
     let stop_at = AtomicUsize::new(usize::MAX);
     // One slot per item, each written once by the worker that ran it.
@@ -64,7 +143,7 @@ pub fn map_indexed<T: Send>(
         }
         *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
     };
-    rayon::scope(|scope| {
+    pool.scope(|scope| {
         for _ in 1..workers {
             scope.spawn(|_| drain());
         }

@@ -230,6 +230,36 @@ class _Position:
         return target
 
 
+def _reopen_args(
+    kind: type, backend: Backend, plan: ObjectPlan, position: int, options: dict[str, Any]
+) -> tuple[Any, ...]:
+    if plan.dictionary is not None:
+        options = {**options, "dictionary": plan.dictionary}
+    return (_reopen, (kind, backend.source, plan.path, plan.head.etag, position, options))
+
+
+def _reopen(
+    kind: type[S4File] | type[AsyncS4File],
+    source: Any,
+    path: str,
+    stored_etag: str | None,
+    position: int,
+    options: dict[str, Any],
+) -> S4File | AsyncS4File:
+    """Unpickles a reader in another process: opens `path` again and refuses
+    an object that changed meanwhile (it would read other bytes)."""
+    backend = backend_for(source)
+    plan = resolve(backend, path, options.pop("dictionary", None))
+    if plan.head.etag != stored_etag:
+        raise _internal.S4IoError(
+            f"{path} changed since the file was pickled: stored ETag {stored_etag!r} then, "
+            f"{plan.head.etag!r} now"
+        )
+    reader = kind(backend, plan, **options)
+    reader.seek(position)
+    return reader
+
+
 class S4File(_Position, io.BufferedIOBase):
     """A seekable, read-only binary file over one object; reads decode only the
     frames they touch. ``size`` is the original size; ``info`` what opening found.
@@ -258,6 +288,13 @@ class S4File(_Position, io.BufferedIOBase):
         self._cache_bytes = cache_bytes
         self._readahead = readahead
         self._last_end = -1
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as (store, key, position): another process (spawn,
+        forkserver, a Spark or Dask worker) reopens the same object version."""
+        self._checkClosed()
+        options = {"cache_bytes": self._cache_bytes, "readahead": self._readahead}
+        return _reopen_args(S4File, self._backend, self._plan, self._pos, options)
 
     @property
     def mode(self) -> str:
@@ -399,6 +436,10 @@ class AsyncS4File(_Position):
         self.size, self.name, self.info = plan.size, plan.path, plan_info(plan)
         self._pos = 0
         self.closed = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self._check_open()
+        return _reopen_args(AsyncS4File, self._backend, self._plan, self._pos, {})
 
     def _check_open(self) -> None:
         if self.closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,25 @@ STREAM_CHUNK = 1 << 20
 
 _io_pool: ThreadPoolExecutor | None = None
 _io_pool_lock = threading.Lock()
+
+
+# obstore runs every request on one tokio runtime per process, started by the
+# first request and never restarted: a child forked after that has the
+# runtime's state but none of its threads, so its requests would wait forever.
+_obstore_started = False
+_obstore_forked = False
+
+
+def _after_fork_in_child() -> None:
+    """The parent's I/O pool threads are not in the child (work queued on its
+    copy would wait forever) and its lock may have been held; obstore's
+    runtime, if started, is lost."""
+    global _io_pool, _io_pool_lock, _obstore_forked
+    _io_pool, _io_pool_lock = None, threading.Lock()
+    _obstore_forked = _obstore_forked or _obstore_started
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def io_executor() -> ThreadPoolExecutor:
@@ -132,6 +152,11 @@ class Backend:
     paths_have_bucket = False
     name = "store"
 
+    @property
+    def source(self) -> Any:
+        """What ``backend_for`` was given: a file pickles this and reopens."""
+        return self
+
     def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
         try:
             return fn(*args, **kw)
@@ -202,6 +227,30 @@ class ObstoreBackend(Backend):
         self.name = kind
         self.has_metadata = kind != "LocalStore"
         self._s3_client = s3_client
+        # A boto3 client made here serves only the process that made it:
+        # its connection pool's sockets would be shared with a forked child.
+        self._made_client_pid: int | None = None
+
+    @property
+    def source(self) -> Any:
+        return self.store
+
+    def _runtime(self, path: str) -> None:
+        """Refuses, instead of hanging, a request obstore cannot serve here."""
+        global _obstore_started
+        if _obstore_forked and self.name != "MemoryStore":
+            raise ObjectStoreError(
+                f"{path}: this process was forked after obstore had served requests in its "
+                "parent, and obstore's runtime does not survive fork (its requests would wait "
+                "forever); start workers with the 'spawn' or 'forkserver' method, or fork "
+                "before the first request (MemoryStore and fsspec filesystems work either way)",
+                path,
+            )
+        _obstore_started = True
+
+    def _call(self, path: str, byte_range: tuple[int, int] | None, fn: Any, *args: Any, **kw: Any):
+        self._runtime(path)
+        return super()._call(path, byte_range, fn, *args, **kw)
 
     @staticmethod
     def _head(result: Any) -> Head:
@@ -240,12 +289,14 @@ class ObstoreBackend(Backend):
             yield chunk
 
     async def head_async(self, path: str) -> Head:
+        self._runtime(path)
         try:
             return self._head(await self.store.get_async(path, options={"head": True}))
         except TRANSPORT_ERRORS as exc:
             raise wrap_error(exc, path) from exc
 
     async def get_async(self, path: str) -> bytes | memoryview:
+        self._runtime(path)
         try:
             result = await self.store.get_async(path)
             return memoryview(await result.bytes_async())
@@ -256,6 +307,7 @@ class ObstoreBackend(Backend):
         a, b = byte_range
         if b <= a:
             return b""
+        self._runtime(path)
         try:
             return memoryview(await self.store.get_range_async(path, start=a, end=b))
         except TRANSPORT_ERRORS as exc:
@@ -269,6 +321,7 @@ class ObstoreBackend(Backend):
     def open_upload(self, path: str, metadata: Mapping[str, str], part_bytes: int) -> Any:
         import obstore
 
+        self._runtime(path)
         kw = {"attributes": dict(metadata)} if self.has_metadata and metadata else {}
         try:
             # BufWriter: one PUT below buffer_size, else a multipart upload with at
@@ -307,7 +360,7 @@ class ObstoreBackend(Backend):
         prefix = str(self.store.prefix or "").strip("/")
         key = f"{prefix}/{path}" if prefix else path
         client = self._s3_client
-        if client is None:
+        if client is None or self._made_client_pid not in (None, os.getpid()):
             try:
                 import boto3
             except ImportError:
@@ -326,6 +379,7 @@ class ObstoreBackend(Backend):
             if str(options.get("allow_http", "")).lower() == "true" and "endpoint_url" in kw:
                 kw["use_ssl"] = False
             client = self._s3_client = boto3.client("s3", **kw)
+            self._made_client_pid = os.getpid()
         return client, bucket, key
 
     def delete(self, path: str) -> None:
@@ -333,6 +387,7 @@ class ObstoreBackend(Backend):
 
     def listing(self, prefix: str) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
+        self._runtime(prefix)
         try:
             for batch in self.store.list(prefix or None):
                 out += [(m["path"], m["size"]) for m in batch]
@@ -405,6 +460,10 @@ class FsspecBackend(Backend):
         self.name = f"fsspec:{protocols[0]}"
         self.is_s3 = any(p in ("s3", "s3a") for p in protocols)
         self.has_metadata = self.paths_have_bucket = self.is_s3
+
+    @property
+    def source(self) -> Any:
+        return self.fs
 
     def head(self, path: str) -> Head:
         info = self._call(path, None, self.fs.info, path)

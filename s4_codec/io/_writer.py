@@ -133,6 +133,12 @@ class S4Writer(io.RawIOBase):
     def mode(self) -> str:
         return "wb"
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"S4Writer for {self.name!r} holds an upload in progress and cannot be pickled; "
+            "write in one process, or pickle the store and open a writer where it is used"
+        )
+
     def writable(self) -> bool:
         return True
 

@@ -503,7 +503,7 @@ impl Codec {
             Ok(out)
         };
         let (payload, crc) = if src.len() >= PARALLEL_CHECK_MIN_BYTES && threads > 1 {
-            rayon::join(compress, || crc32c(src))
+            crate::threads::join(compress, || crc32c(src))
         } else {
             (compress(), crc32c(src))
         };

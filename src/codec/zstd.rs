@@ -32,8 +32,9 @@ thread_local! {
 }
 
 /// The one multi-threaded context of the process: its zstd workers are the
-/// only ones alive, and one call at a time uses them (thread policy).
-static MT_CCTX: Mutex<Option<CCtx<'static>>> = Mutex::new(None);
+/// only ones alive, and one call at a time uses them (thread policy). It
+/// belongs to the fork generation that made it (`threads::generation`).
+static MT_CCTX: Mutex<Option<(u64, CCtx<'static>)>> = Mutex::new(None);
 
 /// A `WriteBuf` over possibly uninitialised memory; zstd only ever writes it.
 pub(crate) struct UninitBuf<'a> {
@@ -108,7 +109,16 @@ pub fn compress(
         // A call that finds the shared workers busy compresses on its own
         // thread below: the bytes are the same, only slower.
         if let Ok(mut shared) = MT_CCTX.try_lock() {
-            let cctx = shared.get_or_insert_with(CCtx::create);
+            let generation = crate::threads::generation();
+            if shared
+                .as_ref()
+                .is_some_and(|(made_in, _)| *made_in != generation)
+            {
+                // Made before a fork: its workers are not in this process,
+                // and freeing it would wait for them forever.
+                std::mem::forget(shared.take());
+            }
+            let (_, cctx) = shared.get_or_insert_with(|| (generation, CCtx::create()));
             // Jobs of ~1/2 input per thread keep the cores busy; the frame
             // stays one standard frame with its content size.
             let job = (src.len() / (2 * threads)).max(MIN_JOB_BYTES);

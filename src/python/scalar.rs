@@ -39,7 +39,7 @@ pub(crate) fn compress_with<'py>(
         let payload = SCRATCH.with_borrow(|buf| PyBytes::new(py, buf));
         return Ok((payload, src.len() as u64, crc));
     }
-    let threads = rayon::current_num_threads();
+    let threads = crate::threads::max_threads();
     let (payload, original_size, crc) = detached(py, || codec.compress(src, threads))?;
     Ok((bytes_from(py, &payload)?, original_size, crc))
 }

@@ -87,7 +87,7 @@ pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObjec
             compute_md5();
             encode_body(data, codec, 1)
         }
-        _ => rayon::join(compute_md5, || encode_body(data, codec, threads - 1)).1,
+        _ => threads::join(compute_md5, || encode_body(data, codec, threads - 1)).1,
     };
     let (kind, body, sidecar, crc) = encoded?;
     let md5 = md5.into_inner().unwrap_or_default();
