@@ -42,7 +42,10 @@ __all__ = [
     "encode_s4_part",
     "frame_header",
     "object_layout",
-    "is_single_frame",
+    "open_layout",
+    "object_codec",
+    "MultipartLedger",
+    "Sidecar",
     "RangeDecoder",
     "decode_s4_object",
     "plan_range",
@@ -58,7 +61,15 @@ PADDING_MAGIC: bytes
 FRAME_HEADER_BYTES: int
 SIDECAR_SUFFIX: str
 
-class S4Error(ValueError): ...
+class S4Error(ValueError):
+    # Where the error happened, None where unknown: the row of a column
+    # (counted from the start of the column given), or an object's frame and
+    # its [start, end) stored (body) and original bytes.
+    row: int | None
+    frame: int | None
+    stored_range: tuple[int, int] | None
+    original_range: tuple[int, int] | None
+
 class S4CrcMismatchError(S4Error): ...
 class S4SizeMismatchError(S4Error): ...
 class S4CodecMismatchError(S4Error): ...
@@ -67,8 +78,18 @@ class S4ManifestSizeExceedsLimitError(S4Error): ...
 class S4ManifestSizeMismatchError(S4Error): ...
 class S4FrameError(S4Error): ...
 class S4IndexError(S4Error): ...
-class S4BackendError(RuntimeError): ...
-class S4IoError(OSError): ...
+
+class S4BackendError(RuntimeError):
+    row: int | None
+    frame: int | None
+    stored_range: tuple[int, int] | None
+    original_range: tuple[int, int] | None
+
+class S4IoError(OSError):
+    row: int | None
+    frame: int | None
+    stored_range: tuple[int, int] | None
+    original_range: tuple[int, int] | None
 
 @disjoint_base
 class _Codec:
@@ -219,16 +240,56 @@ class StoredHeader(TypedDict, total=False):
     crc32c: int
 
 def frame_header(data: Buffer) -> StoredHeader: ...
-def is_single_frame(metadata: Mapping[str, str]) -> bool: ...
 def object_layout(
     metadata: Mapping[str, str] | None = None, head: Buffer | None = None
 ) -> Literal["framed", "whole", "plain"]: ...
+def open_layout(
+    metadata: Mapping[str, str] | None = None, head: Buffer | None = None
+) -> tuple[Literal["framed", "whole", "plain"], int | None]: ...
+def object_codec(codec: str, *, store: str = "this store", keeps_metadata: bool = True) -> str: ...
+
+@final
+class MultipartLedger:
+    def __new__(
+        cls, codec: str = "cpu-zstd", level: int = 3, *, dictionary: Buffer | None = None
+    ) -> MultipartLedger: ...
+    def encode_part(self, data: Buffer) -> bytes: ...
+    @property
+    def parts(self) -> int: ...
+    @property
+    def original_size(self) -> int: ...
+    @property
+    def stored_size(self) -> int: ...
+    def upload_metadata(self) -> dict[str, str]: ...
+    def complete_metadata(self) -> dict[str, str]: ...
+    def sidecar(self, stored_etag: str | None = None) -> bytes: ...
+
+@final
+class Sidecar:
+    def __new__(
+        cls,
+        data: Buffer,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        source_size: int | None = None,
+        source_etag: str | None = None,
+        name: str | None = None,
+    ) -> Sidecar: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def frames(self) -> list[tuple[int, int]]: ...
+    @property
+    def source(self) -> tuple[int | None, str | None]: ...
+    @property
+    def tail(self) -> tuple[int, int] | None: ...
+    def check_tail(self, head: Buffer) -> None: ...
 
 @final
 class RangeDecoder:
     def __new__(
         cls,
-        sidecar: Buffer,
+        sidecar: Sidecar | Buffer,
         start: int | None = None,
         end: int | None = None,
         *,

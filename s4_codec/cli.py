@@ -254,8 +254,10 @@ def _copy_out(args: argparse.Namespace, out: object) -> None:
         show = left > PROGRESS_MIN_BYTES and sys.stderr.isatty()
         while left:
             block = f.read(min(left, 8 << 20))
-            if not block:
-                break
+            if not block:  # the reader never reads short; a truncated copy must not look whole
+                raise CliError(
+                    f"{args.source}: ended at original byte {b - left} of {b}", EXIT_DATA
+                )
             out.write(block)  # type: ignore[attr-defined]
             left -= len(block)
             done += len(block)

@@ -11,7 +11,6 @@ raises ``ImportError`` naming the extra: ``pip install 's4-codec[duckdb]'``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -50,7 +49,6 @@ _ARROW_UDF: dict[str, Any] = {
     # default; try_ functions return NULL for non-NULL input.
     "null_handling": "special",
 }
-_KERNEL_ROW = re.compile(r"row (\d+): ")
 
 
 class _Function(NamedTuple):
@@ -86,15 +84,16 @@ def _constant(name: str, values: Any) -> Any:
 def _restated(function: str, exc: Exception, values: Any) -> Exception:
     """Names the SQL function in an error, and restates a kernel error's
     ``row N`` as a row of the batch: DuckDB hands a UDF one vector at a time
-    and does not say where it lies in the table. The class is kept."""
-    found = _KERNEL_ROW.match(str(exc))
-    if found is None:
+    and does not say where it lies in the table. The class and the location
+    attributes (``row`` is the batch's) are kept."""
+    # Builtin classes (a ValueError for bad UTF-8) carry `row` only when located.
+    row = getattr(exc, "row", None)
+    if row is None:
         message = f"{function}(): {exc}"
     else:
-        row = int(found[1])
         message = (
             f"{function}(): row {row} of a {len(values)}-row batch "
-            f"(a {len(values[row].as_py())}-byte cell): {str(exc)[found.end() :]}"
+            f"(a {len(values[row].as_py())}-byte cell): {str(exc).removeprefix(f'row {row}: ')}"
         )
     exc.args = (message,)
     return exc

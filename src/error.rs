@@ -40,7 +40,39 @@ pub enum Error {
     /// A valid request this library does not serve (e.g. writing GPU codecs).
     Unsupported(String),
     /// `source`, with where it happened (e.g. which frame of an object).
-    At { context: String, source: Box<Error> },
+    At {
+        context: Context,
+        source: Box<Error>,
+    },
+}
+
+/// Where an error happened: data, which the Python door sets as the
+/// exception's attributes, and text, which the message puts in front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Context {
+    /// A row of a column, counted from the start of the column as given.
+    Row(usize),
+    /// Frame `index` of an object, at stored (body) bytes `stored` and
+    /// original bytes `original`, both `[start, end)`.
+    Frame {
+        index: usize,
+        stored: (u64, u64),
+        original: (u64, u64),
+    },
+    /// Frame `index`, whose header at stored byte `at` did not parse (so its
+    /// extent is unknown).
+    FrameHeader { index: usize, at: usize },
+    /// The object (its key) an error concerns.
+    Object(String),
+}
+
+/// An error's location gathered from its contexts; `None` where unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Location {
+    pub row: Option<usize>,
+    pub frame: Option<usize>,
+    pub stored: Option<(u64, u64)>,
+    pub original: Option<(u64, u64)>,
 }
 
 impl Error {
@@ -49,7 +81,7 @@ impl Error {
     }
 
     /// This error, saying where it happened.
-    pub fn at(self, context: String) -> Self {
+    pub fn at(self, context: Context) -> Self {
         Error::At {
             context,
             source: Box::new(self),
@@ -78,6 +110,30 @@ impl Error {
             Error::Unsupported(_) => ErrorClass::Unsupported,
             Error::At { source, .. } => source.class(),
         }
+    }
+
+    /// Where this error happened, from every context it was given.
+    pub fn location(&self) -> Location {
+        let mut location = Location::default();
+        let mut err = self;
+        while let Error::At { context, source } = err {
+            match *context {
+                Context::Row(row) => location.row = Some(row),
+                Context::Frame {
+                    index,
+                    stored,
+                    original,
+                } => {
+                    location.frame = Some(index);
+                    location.stored = Some(stored);
+                    location.original = Some(original);
+                }
+                Context::FrameHeader { index, .. } => location.frame = Some(index),
+                Context::Object(_) => {}
+            }
+            err = source;
+        }
+        location
     }
 
     /// The error itself, whatever context it was given: what decides its class.
@@ -136,6 +192,25 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Context::Row(row) => write!(f, "row {row}"),
+            Context::Frame {
+                index,
+                stored: (stored_start, stored_end),
+                original: (original_start, original_end),
+            } => write!(
+                f,
+                "frame {index} (stored bytes [{stored_start}, {stored_end}), \
+                 original bytes [{original_start}, {original_end}))"
+            ),
+            Context::FrameHeader { index, at } => write!(f, "frame {index} at stored byte {at}"),
+            Context::Object(key) => f.write_str(key),
+        }
+    }
+}
 
 /// The Python exception classes, in the order of `CLASSES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,5 +321,41 @@ impl ErrorClass {
 
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_read_as_text_and_as_a_location() {
+        let err = Error::CrcMismatch {
+            expected: 1,
+            got: 2,
+        }
+        .at(Context::Frame {
+            index: 1,
+            stored: (679, 1358),
+            original: (4194304, 8388608),
+        })
+        .at(Context::Row(5));
+        assert_eq!(
+            err.to_string(),
+            "row 5: frame 1 (stored bytes [679, 1358), original bytes [4194304, 8388608)): \
+             crc32c mismatch: expected 0x00000001, got 0x00000002"
+        );
+        let location = Location {
+            row: Some(5),
+            frame: Some(1),
+            stored: Some((679, 1358)),
+            original: Some((4194304, 8388608)),
+        };
+        assert_eq!(err.location(), location);
+        assert_eq!(err.class(), ErrorClass::CrcMismatch);
+        let header = Error::Frame("bad".into()).at(Context::FrameHeader { index: 2, at: 9 });
+        assert_eq!(header.to_string(), "frame 2 at stored byte 9: bad");
+        assert_eq!(header.location().frame, Some(2));
+        assert_eq!(Error::Io("x".into()).location(), Location::default());
     }
 }

@@ -129,13 +129,25 @@ pub fn object_encoder(
     level: i32,
     dictionary: Option<Arc<ZstdDictionary>>,
 ) -> Result<Codec> {
-    if codec_kind(name).is_err() {
-        return Err(Error::Unsupported(format!(
+    object_kind(name)?;
+    encoder(name, Some(level), dictionary, Levels::Clamp)
+}
+
+/// The kind of object a writer is asked for by `name` (FORMAT name or alias).
+pub fn object_kind(name: &str) -> Result<CodecKind> {
+    let writable = [
+        CodecKind::CpuZstd,
+        CodecKind::CpuGzip,
+        CodecKind::CpuZstdDict,
+        CodecKind::Passthrough,
+    ];
+    let kind = codec_kind(name).ok().filter(|kind| writable.contains(kind));
+    kind.ok_or_else(|| {
+        Error::Unsupported(format!(
             "encode_s4_object writes 'cpu-zstd' ('zstd'), 'cpu-gzip' ('gzip'), \
              'cpu-zstd-dict' and 'passthrough'; {name:?} objects are written by the S4 gateway"
-        )));
-    }
-    encoder(name, Some(level), dictionary, Levels::Clamp)
+        ))
+    })
 }
 
 fn gzip_level(level: i32, levels: Levels) -> Result<u32> {

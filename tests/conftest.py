@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import json
 import os
+import struct
 from pathlib import Path
 from types import ModuleType
 
@@ -67,6 +68,28 @@ RECIPES = {
     "json_event": json_event,
     "x": lambda n: b"x" * n,
 }
+
+
+def raw_sidecar(
+    entries: list[dict], total_padded: int, source_size: int = 0, etag: str | None = None
+) -> bytes:
+    """A v2 sidecar written field by field (FORMAT.md §9.1), so that it may break
+    rules `encode_index` refuses to write (order, gaps, lies)."""
+    end = max((e["original_offset"] + e["original_size"] for e in entries), default=0)
+    tag = (etag or "").encode()
+    out = b"S4IX" + struct.pack(
+        "<IQQQQI", 2, len(entries), end, total_padded, source_size, len(tag)
+    )
+    out += tag
+    for e in entries:
+        out += struct.pack(
+            "<QQQQ",
+            e["original_offset"],
+            e["original_size"],
+            e["compressed_offset"],
+            e["compressed_size"],
+        )
+    return out
 
 
 def blob(spec: dict) -> bytes | None:

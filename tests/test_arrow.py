@@ -66,8 +66,9 @@ def test_strings_compress_to_binary_and_back(typ):
 
 def test_invalid_utf8_with_as_string():
     compressed = s4a.compress(pa.array([b"ok", b"\xff\xfe", None]))
-    with pytest.raises(ValueError, match="row 1"):
+    with pytest.raises(ValueError, match="^row 1: decompressed value is not valid UTF-8") as caught:
         s4a.decompress(compressed, as_string=True)
+    assert (caught.value.row, caught.value.frame) == (1, None)
     out = s4a.decompress(compressed, as_string=True, on_error="null")
     assert out.to_pylist() == ["ok", None, None]
 
@@ -190,6 +191,23 @@ def test_error_classes_per_fault():
         s4a.decompress(pa.array([gpu]))
     with pytest.raises(s4_codec.S4IoError):
         s4a.decompress(pa.array([b"not zstd at all"]), format="raw", codec="zstd")
+
+
+@pytest.mark.parametrize("binary_type", BYTE_TYPES)
+def test_a_bad_cell_carries_its_row(binary_type):
+    cells = _corrupt(s4a.compress(pa.array(VALUES[:20], binary_type)), 5)
+    with pytest.raises(s4_codec.S4IoError, match="^row 5: io: ") as caught:
+        s4a.decompress(cells)
+    exc = caught.value
+    assert (exc.row, exc.frame, exc.stored_range, exc.original_range) == (5, None, None, None)
+    # Rows count from a slice's start, and on across a chunked array's chunks.
+    sliced = _corrupt(s4a.compress(pa.array(VALUES[:20], binary_type)), 12)[7:]
+    with pytest.raises(s4_codec.S4IoError, match="^row 5: ") as caught:
+        s4a.decompress(sliced)
+    assert caught.value.row == 5
+    with pytest.raises(s4_codec.S4IoError, match="^row 8: ") as caught:
+        s4a.decompress(pa.chunked_array([cells[:3], sliced]))
+    assert caught.value.row == 8
 
 
 def test_max_output_size_refuses_before_allocating():

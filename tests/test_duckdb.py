@@ -13,7 +13,7 @@ import pytest
 from conftest import json_event, require
 
 import s4_codec
-from s4_codec.duckdb import register
+from s4_codec.duckdb import _decompress_udf, register
 
 pa = require("pyarrow")
 pq = require("pyarrow.parquet")
@@ -241,6 +241,23 @@ def test_corrupt_cell_in_a_100k_row_table():
     assert column(con, "SELECT sum(octet_length(try_s4_decompress(cell))) FROM cells") == [
         sum(len(json_event(i)) for i in range(100_000) if i != 77_777)
     ]
+
+
+@pytest.mark.parametrize(
+    ("as_string", "cell", "error", "message"),
+    [
+        (False, b"garbage", s4_codec.S4FrameError, "frame 0 at stored byte 0: frame too short"),
+        (True, s4a.compress(pa.array([b"\xff"]))[0].as_py(), ValueError, "decompressed value is"),
+    ],
+)
+def test_the_udf_error_keeps_its_row(as_string, cell, error, message):
+    # DuckDB's own exception keeps only the message; the UDF's still has `row`.
+    udf = _decompress_udf("f", "s4", "raise", as_string, None, None, None)
+    cells = pa.array([*s4a.compress(pa.array([b"a", b"b"])).to_pylist(), cell])
+    batch = re.escape(f"f(): row 2 of a 3-row batch (a {len(cell)}-byte cell): {message}")
+    with pytest.raises(error, match=f"^{batch}") as caught:
+        udf(cells)
+    assert caught.value.row == 2
 
 
 def test_try_variants_null_only_what_fails(con):

@@ -10,7 +10,7 @@ import struct
 import time
 
 import pytest
-from conftest import require
+from conftest import raw_sidecar, require
 from subproc import (
     assert_clean,
     cap_address_space,
@@ -410,21 +410,6 @@ def _three_frame_object():
     return data, obj, entries
 
 
-def _raw_sidecar(entries: list[dict], total_padded: int) -> bytes:
-    """A v2 sidecar written by hand, so that it may break the ordering rules."""
-    end = max(e["original_offset"] + e["original_size"] for e in entries)
-    out = b"S4IX" + struct.pack("<IQQQQI", 2, len(entries), end, total_padded, 0, 0)
-    for e in entries:
-        out += struct.pack(
-            "<QQQQ",
-            e["original_offset"],
-            e["original_size"],
-            e["compressed_offset"],
-            e["compressed_size"],
-        )
-    return out
-
-
 def _ranges(entries: list[dict]) -> list[tuple[int, int, set[int]]]:
     """Ranges inside each entry and across each boundary, with the entries they touch."""
     out = []
@@ -463,7 +448,7 @@ def stale_sidecar(lie: str) -> None:
             entries[0]["compressed_offset"],
         )
         liars = {0, 1, 2}
-    sidecar = _raw_sidecar(lying, len(body))
+    sidecar = raw_sidecar(lying, len(body))
     bad = []
     for start, end, touched in _ranges(lying):
         try:

@@ -185,8 +185,10 @@ def test_encode_s4_object_vectors(vectors):
         data = blob(case["input"])
         obj = encode_s4_object(data, case["codec"], case["level"])
         # The reference predates `s4-logical-etag`, which the gateway serves
-        # as the ETag (FORMAT.md §8.5): everything else is the reference's.
-        logical_etag = {"s4-logical-etag": hashlib.md5(data).hexdigest()}
+        # as the ETag (FORMAT.md §8.5) and stamps on every codec but
+        # passthrough: everything else is the reference's.
+        stamped = case["codec"] != "passthrough"
+        logical_etag = {"s4-logical-etag": hashlib.md5(data).hexdigest()} if stamped else {}
         assert obj["metadata"] == case["metadata"] | logical_etag, case["input"]
         assert (len(obj["body"]), hashlib.sha256(obj["body"]).hexdigest()) == _digest(case["body"])
         frames = list(frame_iter(obj["body"])) if "s4-framed" in obj["metadata"] else []
@@ -424,13 +426,23 @@ def test_range_decoder_checks_the_metadata_against_the_frames():
 
 
 def test_single_frame_objects_are_told_by_their_metadata():
-    single = s4_codec._internal.is_single_frame
-    assert single(encode_s4_object(b"x" * (1 << 20))["metadata"])
-    assert single(encode_s4_object(b"x" * (4 << 20))["metadata"])
-    assert not single(encode_s4_object(b"x" * ((4 << 20) + 1))["metadata"])
-    assert not single({"s4-multipart": "true", "s4-original-size": "10"})
-    assert single({"s4-dict-id": "0123456789abcdef", "s4-original-size": str(50 << 20)})
-    assert not single({"s4-framed": "true"})
+    def opened(metadata):
+        return s4_codec._internal.open_layout({"s4-framed": "true", **metadata})
+
+    for size in (1 << 20, 4 << 20):
+        assert opened(encode_s4_object(b"x" * size)["metadata"]) == ("whole", size)
+    assert opened(encode_s4_object(b"x" * ((4 << 20) + 1))["metadata"]) == ("framed", None)
+    assert opened({"s4-multipart": "true", "s4-original-size": "10"}) == ("framed", None)
+    dict_object = {"s4-dict-id": "0123456789abcdef", "s4-original-size": str(50 << 20)}
+    assert opened(dict_object) == ("whole", 50 << 20)
+    # Without a numeric size the frames must tell it (no KeyError, no guess).
+    assert opened({"s4-dict-id": "0123456789abcdef"}) == ("framed", None)
+    assert opened({"s4-dict-id": "0123456789abcdef", "s4-original-size": "x"}) == ("framed", None)
+    assert opened({}) == ("framed", None)
+    gzip = encode_s4_object(b"y" * 1000, "cpu-gzip")["metadata"]
+    assert s4_codec._internal.open_layout(gzip) == ("whole", 1000)
+    assert s4_codec._internal.open_layout({"s4-codec": "cpu-zstd"}) == ("plain", None)
+    assert s4_codec._internal.open_layout(None, b"S4F2") == ("framed", None)
 
 
 def test_a_sidecar_entry_past_the_stored_body_is_refused():

@@ -4,8 +4,9 @@ stored byte ranges that hold each part of it.
 Opening is written once, as a generator that yields the requests it needs
 (``("head", path)``, ``("get", path)``, ``("range", path, (a, b))``) and receives
 their results, so the sync and async readers drive the same code. The format
-rules (header parsing, the GET decision, sidecar binding and staleness) are the
-Rust primitives called here.
+rules (header parsing, the GET decision and the original size, sidecar binding,
+staleness and coverage) are the Rust primitives called here; the sidecar is
+parsed once, into the ``Sidecar`` every read's ``RangeDecoder`` borrows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from s4_codec import _internal
 
 if TYPE_CHECKING:
-    from s4_codec._internal import IndexEntry
+    from s4_codec._internal import IndexEntry, Sidecar
 
 from ._stores import Backend, Head, dictionary_path
 
@@ -37,17 +38,17 @@ class _LruCache:
 
     def __init__(self, entries: int):
         self._entries = entries
-        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> bytes | None:
+    def get(self, key: Any) -> Any:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: Any, value: bytes) -> None:
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
             self._items[key] = value
             while len(self._items) > self._entries:
@@ -86,7 +87,7 @@ class ObjectPlan:
     layout: str
     size: int
     metadata: dict[str, str]
-    sidecar: bytes | None = None
+    sidecar: Sidecar | None = None
     sidecar_source: str | None = None  # "object", "walked" or None
     dictionary: bytes | None = None
     blocks: list[Block] = field(default_factory=list)
@@ -107,18 +108,10 @@ class ObjectPlan:
         return range(self.block_at(start), self.block_at(end - 1) + 1)
 
     def range_decoder(self, start: int, end: int) -> _internal.RangeDecoder:
-        """Rust's decoder of original bytes [start, end) of a framed body; it
-        refuses a sidecar that does not belong to this very object."""
+        """Rust's decoder of original bytes [start, end) of a framed body,
+        over the sidecar checked against this very object when it opened."""
         assert self.sidecar is not None
-        return _internal.RangeDecoder(
-            self.sidecar,
-            start,
-            end,
-            metadata=self.metadata or None,
-            dictionary=self.dictionary,
-            source_size=self.head.size,
-            source_etag=self.head.etag,
-        )
+        return _internal.RangeDecoder(self.sidecar, start, end, dictionary=self.dictionary)
 
     @cached_property
     def _starts(self) -> list[int]:
@@ -127,7 +120,8 @@ class ObjectPlan:
 
 def _walk(path: str, head: Head) -> Generator[Request, Any, bytes]:
     """A sidecar for a framed body that has none, from its frame headers (one
-    small range read per frame, padding skipped), bound to the object."""
+    small range read per frame, padding skipped), bound to the object. Cached
+    as bytes: each opening checks it against its own metadata."""
     key = (path, head.etag, head.size)
     cached = _walked_indexes.get(key)
     if cached is not None:
@@ -184,17 +178,15 @@ def open_plan(backend: Backend, path: str, dictionary: bytes | None = None) -> O
     head: Head = yield ("head", path)
     metadata = dict(head.metadata)
     if backend.has_metadata or metadata:
-        layout = _internal.object_layout(metadata)
+        layout, size = _internal.open_layout(metadata)
     else:
         # No user metadata on this store: S4 bodies are recognised by their first bytes.
         first = (yield ("range", path, (0, min(4, head.size)))) if head.size else b""
-        layout = _internal.object_layout(None, first)
+        layout, size = _internal.open_layout(None, first)
     dict_id = metadata.get("s4-dict-id")
     if dict_id and dictionary is None:
         dict_path = dictionary_path(backend, path, dict_id)
         dictionary = yield from _dictionary(path, dict_id, dict_path)
-    if layout == "framed" and metadata and _internal.is_single_frame(metadata):
-        layout = "whole"
     plan = ObjectPlan(path, head, layout, head.size, metadata, dictionary=dictionary)
     if layout == "plain":
         plan.blocks = [
@@ -202,25 +194,34 @@ def open_plan(backend: Backend, path: str, dictionary: bytes | None = None) -> O
         ]
         return plan
     if layout == "whole":
-        plan.size = int(metadata["s4-original-size"])
-        plan.blocks = [Block(0, plan.size)]
+        assert size is not None  # the manifest, or the one frame's metadata, tells it
+        plan.size = size
+        plan.blocks = [Block(0, size)]
         return plan
     if head.size == 0:
         plan.size = 0
         _internal.decode_s4_object(b"", metadata or None)  # the metadata must agree
         return plan
     try:
-        plan.sidecar = bytes((yield ("get", path + _internal.SIDECAR_SUFFIX)))
+        stored = bytes((yield ("get", path + _internal.SIDECAR_SUFFIX)))
         plan.sidecar_source = "object"
     except FileNotFoundError:
-        plan.sidecar = yield from _walk(path, head)
+        stored = yield from _walk(path, head)
         plan.sidecar_source = "walked"
-    # Refuses now a stale, truncated or lying sidecar, or metadata that
-    # disagrees with the frames' sizes.
-    plan.range_decoder(0, 0)
-    index = _internal.decode_index(plan.sidecar)
-    plan.size = index["total_original_size"]
-    plan.blocks = [Block(e["original_offset"], e["original_size"]) for e in index["entries"]]
+    # Refuses now a stale, truncated, gapped or lying sidecar, or metadata
+    # that disagrees with the frames' sizes: before any byte is read.
+    plan.sidecar = _internal.Sidecar(
+        stored,
+        metadata=metadata or None,
+        source_size=head.size,
+        source_etag=head.etag,
+        name=path,
+    )
+    tail = plan.sidecar.tail
+    if tail is not None:  # only padding may follow the last frame listed
+        plan.sidecar.check_tail((yield ("range", path, (tail[0], min(tail[0] + 12, tail[1])))))
+    plan.size = plan.sidecar.size
+    plan.blocks = [Block(offset, size) for offset, size in plan.sidecar.frames]
     return plan
 
 

@@ -368,8 +368,17 @@ class S4File(_Position, io.BufferedIOBase):
             return b""
         pieces = list(self._pieces(a, b))
         out = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
+        self._check_filled(a, b, len(out))
         self._pos = b
         return out
+
+    def _check_filled(self, a: int, b: int, filled: int) -> None:
+        """A read returns every byte asked for up to the end, never fewer (the
+        opening refused sidecars that leave bytes in no frame; this keeps it so)."""
+        if filled != b - a:
+            raise _internal.S4IndexError(
+                f"{self.name}: original bytes [{a}, {b}) gave {filled} bytes, expected {b - a}"
+            )
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
@@ -381,6 +390,7 @@ class S4File(_Position, io.BufferedIOBase):
         for piece in self._pieces(a, b):
             view[filled : filled + len(piece)] = piece
             filled += len(piece)
+        self._check_filled(a, b, filled)
         self._pos = b
         return filled
 

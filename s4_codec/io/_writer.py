@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from s4_codec import _internal
-
-if TYPE_CHECKING:
-    from s4_codec._internal import IndexEntry
 
 from ._stores import Backend, backend_for, dictionary_path
 
@@ -17,9 +14,6 @@ from ._stores import Backend, backend_for, dictionary_path
 # 5 MiB or more are padded to at least 5 MiB stored (FORMAT.md §8.4).
 PART_SIZE = 8 << 20
 MIN_PART = 5 << 20
-# Codecs an attribute-less store (local files) can hold readably: framed bodies
-# are recognised by their magic, passthrough bodies are the original bytes.
-_NO_METADATA_CODECS = ("cpu-zstd", "passthrough")
 
 
 def _result(
@@ -36,12 +30,9 @@ def _result(
     }
 
 
-def _check_codec(backend: Backend, codec: str) -> None:
-    if not backend.has_metadata and codec not in _NO_METADATA_CODECS:
-        raise ValueError(
-            f"{backend.name} keeps no object metadata, so a {codec} object written there "
-            f"could not be told from plain bytes; use one of {_NO_METADATA_CODECS}"
-        )
+def _codec_for(backend: Backend, codec: str) -> str:
+    """The FORMAT name of `codec` (aliases resolved), if `backend` can hold it readably."""
+    return _internal.object_codec(codec, store=backend.name, keeps_metadata=backend.has_metadata)
 
 
 def _store_dictionary(backend: Backend, path: str, dictionary: bytes) -> None:
@@ -74,7 +65,7 @@ def put(
     "stored_size", "metadata", "sidecar"}``.
     """
     backend = backend_for(store)
-    _check_codec(backend, codec)
+    codec = _codec_for(backend, codec)
     obj = _internal.encode_s4_object(data, codec, level, dictionary=dictionary, threads=threads)
     body, metadata = obj["body"], obj["metadata"]
     if dictionary is not None and "s4-dict-id" in metadata:
@@ -100,6 +91,7 @@ class S4Writer(io.RawIOBase):
     the upload, stamps ``s4-logical-etag`` (S3's composite form, over the
     original bytes) with a server-side copy where the store can, and writes the
     sidecar bound to the final ETag; ``result`` then tells what was stored.
+    Parts, metadata, ETag and sidecar come from Rust's ``MultipartLedger``.
 
     A stream shorter than one part is written as a single PUT (``put``).
     Leaving a ``with`` block on an exception abandons the upload: nothing is
@@ -119,14 +111,11 @@ class S4Writer(io.RawIOBase):
         if part_size < MIN_PART:
             raise ValueError(f"part_size must be at least {MIN_PART} bytes (S3's minimum part)")
         self._backend = backend_for(store)
-        _check_codec(self._backend, codec)
-        self.name, self._codec, self._level = path, codec, level
+        self.name, self._codec, self._level = path, _codec_for(self._backend, codec), level
         self._part_size = part_size
         self._buf = bytearray()
         self._upload: Any = None
-        self._entries: list[IndexEntry] = []
-        self._md5s: list[bytes] = []
-        self._original = self._stored = 0
+        self._parts = _internal.MultipartLedger(self._codec, level)
         self.result: dict[str, Any] | None = None
 
     @property
@@ -143,7 +132,7 @@ class S4Writer(io.RawIOBase):
         return True
 
     def tell(self) -> int:
-        return self._original + len(self._buf)
+        return self._parts.original_size + len(self._buf)
 
     def write(self, data: Any) -> int:
         self._checkClosed()
@@ -155,22 +144,11 @@ class S4Writer(io.RawIOBase):
         return len(view)
 
     def _emit(self, chunk: memoryview) -> None:
-        part = _internal.encode_s4_part(chunk, self._codec, self._level)
+        part = self._parts.encode_part(chunk)
         if self._upload is None:
-            initial = {"s4-codec": self._codec, "s4-multipart": "true"}
-            self._upload = self._backend.open_upload(self.name, initial, MIN_PART * 2)
+            metadata = self._parts.upload_metadata()
+            self._upload = self._backend.open_upload(self.name, metadata, MIN_PART * 2)
         self._upload.write(part)
-        self._entries.append(
-            {
-                "original_offset": self._original,
-                "original_size": len(chunk),
-                "compressed_offset": self._stored,
-                "compressed_size": _internal.frame_header(part)["stored_size"],
-            }
-        )
-        self._md5s.append(hashlib.md5(chunk).digest())
-        self._original += len(chunk)
-        self._stored += len(part)
 
     def close(self) -> None:
         if self.closed:
@@ -190,32 +168,23 @@ class S4Writer(io.RawIOBase):
             super().close()
 
     def _finish(self) -> None:
-        backend, path = self._backend, self.name
-        parts = len(self._md5s)
-        logical = hashlib.md5(b"".join(self._md5s)).hexdigest() + f"-{parts}"
-        metadata = {
-            "s4-codec": self._codec,
-            "s4-multipart": "true",
-            "s4-original-size": str(self._original),
-            "s4-compressed-size": str(self._stored),
-            "s4-logical-etag": logical,
-        }
+        backend, path, parts = self._backend, self.name, self._parts
+        metadata = parts.complete_metadata()
         stamped = backend.replace_metadata(path, metadata) if backend.has_metadata else None
         etag = stamped if stamped is not None else backend.head(path).etag
         if stamped is None:
             # Without a server-side copy the object keeps its upload-time metadata
             # (no s4-logical-etag: gateway clients see no ETag, FORMAT.md §8.5).
-            metadata = {"s4-codec": self._codec, "s4-multipart": "true"}
-        sidecar = _internal.encode_index(self._entries, self._stored, self._stored, etag)
-        backend.put(path + _internal.SIDECAR_SUFFIX, sidecar, {})
+            metadata = parts.upload_metadata()
+        backend.put(path + _internal.SIDECAR_SUFFIX, parts.sidecar(etag), {})
         self.result = _result(
             path,
-            self._original,
-            self._stored,
+            parts.original_size,
+            parts.stored_size,
             metadata if backend.has_metadata else {},
             etag,
             sidecar=True,
-            parts=parts,
+            parts=parts.parts,
             logical_etag_stamped=stamped is not None,
         )
 

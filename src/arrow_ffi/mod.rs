@@ -20,9 +20,9 @@ use pyo3_arrow::{PyArray, PyChunkedArray};
 use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError, Values};
 use crate::codec::dict;
 use crate::codec::{CodecKind, MAX_DECOMPRESSED_BYTES};
+use crate::error::Error;
 use crate::python::buffers::{detached, detached_with};
 use crate::python::buffers::{dictionary_arg, ByteView};
-use crate::python::errors::to_py_err_at;
 use crate::spec::{self, Levels};
 
 /// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
@@ -109,7 +109,6 @@ impl ByteColumn for Cells<'_> {
 enum KernelError {
     Py(PyErr),
     Row(RowError),
-    NotUtf8 { row: usize },
 }
 
 impl From<PyErr> for KernelError {
@@ -129,13 +128,7 @@ impl KernelError {
     fn into_py(self, first_row: usize) -> PyErr {
         match self {
             KernelError::Py(err) => err,
-            KernelError::Row(err) => {
-                to_py_err_at(err.error, Some(&format!("row {}", first_row + err.row)))
-            }
-            KernelError::NotUtf8 { row } => PyValueError::new_err(format!(
-                "row {}: decompressed value is not valid UTF-8 (as_string=True)",
-                first_row + row
-            )),
+            KernelError::Row(err) => err.located(first_row).into(),
         }
     }
 }
@@ -151,7 +144,10 @@ fn validate_utf8(out: &mut BinaryOutput, on_error: OnError) -> Result<(), Kernel
             let value = &mut chunk.values[start..end];
             if *valid && std::str::from_utf8(value).is_err() {
                 if on_error == OnError::Raise {
-                    return Err(KernelError::NotUtf8 { row });
+                    // An argument error: a ValueError, located like any other row's.
+                    let error =
+                        Error::argument("decompressed value is not valid UTF-8 (as_string=True)");
+                    return Err(KernelError::Row(RowError { row, error }));
                 }
                 value.fill(0);
                 *valid = false;

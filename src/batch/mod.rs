@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::codec::dict::ZstdDictionary;
 use crate::codec::{Codec, RESERVE_AHEAD_MAX};
-use crate::error::{try_reserve, Error};
+use crate::error::{try_reserve, Context, Error};
 use crate::memory::{self, Block};
 use crate::s4::frame::{self, BodyInfo, FRAME_HEADER_BYTES};
 use crate::s4::object::FramesPlan;
@@ -42,6 +42,14 @@ impl fmt::Display for RowError {
 }
 
 impl std::error::Error for RowError {}
+
+impl RowError {
+    /// The error, located at its row counted from `first_row` (where this
+    /// column's chunk starts in the whole input).
+    pub fn located(self, first_row: usize) -> Error {
+        self.error.at(Context::Row(first_row + self.row))
+    }
+}
 
 /// Consecutive output rows: `ends[i]` is where row i's bytes end in `values`.
 #[derive(Debug, Default)]

@@ -36,12 +36,8 @@ fn compute_err(msg: impl Into<String>) -> PolarsError {
 /// `S4CrcMismatchError: row 17: crc32c mismatch: ...`, rows counted from
 /// the start of the series.
 fn row_err(err: RowError, first_row: usize) -> PolarsError {
-    compute_err(format!(
-        "{}: row {}: {}",
-        err.error.class().name(),
-        first_row + err.row,
-        err.error
-    ))
+    let err = err.located(first_row);
+    compute_err(format!("{}: {err}", err.class().name()))
 }
 
 /// Refuses every input type but Binary, String and Null (all nulls), naming

@@ -109,11 +109,7 @@ pub fn encode_s4_object<'py>(
     let out = PyDict::new(py);
     out.set_item("body", bytes_from(py, &encoded.body)?)?;
     out.set_item("sidecar", encoded.sidecar.map(|s| PyBytes::new(py, &s)))?;
-    let metadata = PyDict::new(py);
-    for (key, value) in encoded.metadata {
-        metadata.set_item(key, value)?;
-    }
-    out.set_item("metadata", metadata)?;
+    out.set_item("metadata", metadata_dict(py, encoded.metadata)?)?;
     Ok(out)
 }
 
@@ -158,6 +154,14 @@ pub fn frame_header<'py>(py: Python<'py>, data: ByteView<'py>) -> PyResult<Bound
     Ok(out)
 }
 
+fn layout_name(layout: object::Layout) -> &'static str {
+    match layout {
+        object::Layout::Framed => "framed",
+        object::Layout::Whole => "whole",
+        object::Layout::Plain => "plain",
+    }
+}
+
 /// How the gateway's GET serves an object with `metadata` (FORMAT.md §8.5):
 /// `"framed"`, `"whole"` (one payload described by the manifest) or
 /// `"plain"`. `head`, the body's first bytes, decides only without metadata.
@@ -168,18 +172,117 @@ pub fn object_layout(
     head: Option<ByteView<'_>>,
 ) -> &'static str {
     let head = head.as_ref().map_or(&[][..], ByteView::as_slice);
-    match object::layout(metadata.as_ref(), head) {
-        object::Layout::Framed => "framed",
-        object::Layout::Whole => "whole",
-        object::Layout::Plain => "plain",
-    }
+    layout_name(object::layout(metadata.as_ref(), head))
 }
 
-/// Whether a framed object's metadata says it is one frame without a
-/// sidecar (a single PUT of at most one chunk, or a dictionary object).
+/// What a reader opening an object learns from its metadata (or, without
+/// any, from `head`, the body's first bytes): `(layout, original_size)`.
+/// A framed object the metadata says is one frame reads `"whole"`;
+/// `original_size` is `None` where the sidecar or the frames must tell.
 #[pyfunction]
-pub fn is_single_frame(metadata: HashMap<String, String>) -> bool {
-    object::is_single_frame(&metadata)
+#[pyo3(signature = (metadata = None, head = None))]
+pub fn open_layout(
+    metadata: Option<HashMap<String, String>>,
+    head: Option<ByteView<'_>>,
+) -> (&'static str, Option<u64>) {
+    let head = head.as_ref().map_or(&[][..], ByteView::as_slice);
+    let (layout, size) = object::open_layout(metadata.as_ref(), head);
+    (layout_name(layout), size)
+}
+
+/// The FORMAT name of the codec a writer is asked for (`zstd` is
+/// `cpu-zstd`), refusing one whose objects `store`, which keeps no user
+/// metadata unless `keeps_metadata`, could not tell from plain bytes.
+#[pyfunction]
+#[pyo3(signature = (codec, *, store = "this store", keeps_metadata = true))]
+pub fn object_codec(codec: &str, store: &str, keeps_metadata: bool) -> PyResult<&'static str> {
+    let kind = crate::spec::object_kind(codec)?;
+    if !keeps_metadata && !object::readable_without_metadata(kind) {
+        return Err(PyValueError::new_err(format!(
+            "{store} keeps no object metadata, so a {} object written there could not be told \
+             from plain bytes; use 'cpu-zstd' or 'passthrough'",
+            kind.name()
+        )));
+    }
+    Ok(kind.name())
+}
+
+type Metadata<'py> = Bound<'py, PyDict>;
+
+fn metadata_dict<'py>(py: Python<'py>, pairs: Vec<(&str, String)>) -> PyResult<Metadata<'py>> {
+    let dict = PyDict::new(py);
+    for (key, value) in pairs {
+        dict.set_item(key, value)?;
+    }
+    Ok(dict)
+}
+
+/// A multipart upload as the gateway stores it: `encode_part` frames each
+/// part and records it; at completion `complete_metadata()` (sizes and the
+/// composite `s4-logical-etag`) and `sidecar(stored_etag)` describe the
+/// object. The format decisions live here; the writer only uploads.
+#[pyclass(module = "s4_codec")]
+pub struct MultipartLedger {
+    ledger: object::MultipartLedger,
+}
+
+#[pymethods]
+impl MultipartLedger {
+    #[new]
+    #[pyo3(signature = (codec = "cpu-zstd", level = 3, *, dictionary = None))]
+    fn new(codec: &str, level: i32, dictionary: Option<ByteView<'_>>) -> PyResult<Self> {
+        let codec = crate::spec::object_encoder(codec, level, dictionary_arg(dictionary)?)?;
+        Ok(Self {
+            ledger: object::MultipartLedger::new(codec),
+        })
+    }
+
+    /// The next part's stored bytes (GIL released), recorded.
+    fn encode_part<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: ByteView<'py>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let src = data.as_slice();
+        let ledger = &mut self.ledger;
+        let part = detached(py, || ledger.encode_part(src))?;
+        bytes_from(py, &part)
+    }
+
+    #[getter]
+    fn parts(&self) -> usize {
+        self.ledger.parts()
+    }
+
+    #[getter]
+    fn original_size(&self) -> u64 {
+        self.ledger.original_size()
+    }
+
+    #[getter]
+    fn stored_size(&self) -> u64 {
+        self.ledger.stored_size()
+    }
+
+    /// The metadata an upload starts with (canonical codec name, multipart).
+    fn upload_metadata<'py>(&self, py: Python<'py>) -> PyResult<Metadata<'py>> {
+        metadata_dict(py, self.ledger.upload_metadata())
+    }
+
+    /// The metadata of the completed object, as the gateway stamps it.
+    fn complete_metadata<'py>(&self, py: Python<'py>) -> PyResult<Metadata<'py>> {
+        metadata_dict(py, self.ledger.complete_metadata())
+    }
+
+    /// The completed object's sidecar, bound to its stored size and ETag.
+    #[pyo3(signature = (stored_etag = None))]
+    fn sidecar<'py>(
+        &self,
+        py: Python<'py>,
+        stored_etag: Option<&str>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.ledger.sidecar(stored_etag)?))
+    }
 }
 
 /// Decodes a stored body as the gateway's GET would; optionally only the
@@ -390,7 +493,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_s4_part, m)?)?;
     m.add_function(wrap_pyfunction!(frame_header, m)?)?;
     m.add_function(wrap_pyfunction!(object_layout, m)?)?;
-    m.add_function(wrap_pyfunction!(is_single_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(open_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(object_codec, m)?)?;
+    m.add_class::<MultipartLedger>()?;
     m.add_function(wrap_pyfunction!(decode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(plan_range, m)?)?;
     m.add_function(wrap_pyfunction!(decode_index, m)?)?;

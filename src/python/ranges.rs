@@ -1,7 +1,10 @@
+//! `Sidecar`: an open object's `.s4index`, parsed and checked once, and
 //! `RangeDecoder`: one original byte range of a framed object, decoded from
 //! stored pieces that arrive in any order (as an object-store reader fetches
 //! them) straight into the `bytes` result, so nothing is joined or copied
 //! after decoding. Pieces may be decoded from several Python threads at once.
+//! Decoders borrow their object's `Sidecar`, so reading an object frame by
+//! frame parses its sidecar once, not once per read.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -15,6 +18,8 @@ use pyo3::types::PyBytes;
 use super::buffers::{detached, dictionary_arg, ByteView};
 use crate::codec::check_limit;
 use crate::codec::dict::ZstdDictionary;
+use crate::error::Context;
+use crate::s4::frame::{self, Extent};
 use crate::s4::index::FrameIndex;
 use crate::s4::object::{self, MetadataChecks};
 use crate::threads;
@@ -41,9 +46,124 @@ struct OutPtr(*mut MaybeUninit<u8>);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+/// The sidecar of one open object: parsed once, bound to the stored body
+/// (size, ETag) and its metadata, and covering every original byte.
+#[pyclass(module = "s4_codec", frozen)]
+pub struct Sidecar {
+    index: Arc<FrameIndex>,
+    checks: MetadataChecks,
+    /// The stored body's size, when the caller gave it.
+    source_size: Option<u64>,
+    /// The object's key, named in every error about it.
+    name: Option<String>,
+}
+
+/// `err`, naming the object it concerns when its key is known.
+fn in_object(name: &Option<String>, err: crate::Error) -> crate::Error {
+    match name {
+        Some(name) => err.at(Context::Object(name.clone())),
+        None => err,
+    }
+}
+
+fn named(name: &Option<String>, err: crate::Error) -> PyErr {
+    in_object(name, err).into()
+}
+
+#[pymethods]
+impl Sidecar {
+    /// Parses `data` and refuses, before any byte is read, a sidecar that
+    /// belongs to another body (`source_size`, `source_etag`), disagrees
+    /// with `metadata`'s size, or leaves original bytes in no frame.
+    #[new]
+    #[pyo3(signature = (data, *, metadata = None, source_size = None, source_etag = None, name = None))]
+    fn new(
+        data: ByteView<'_>,
+        metadata: Option<HashMap<String, String>>,
+        source_size: Option<u64>,
+        source_etag: Option<&str>,
+        name: Option<String>,
+    ) -> PyResult<Self> {
+        let mut sidecar = Sidecar {
+            index: Arc::default(),
+            checks: MetadataChecks::new(metadata.as_ref()),
+            source_size,
+            name,
+        };
+        let index = FrameIndex::decode(data.as_slice())
+            .and_then(|index| {
+                index.check_source(source_size, source_etag)?;
+                index.check_contiguous()?;
+                sidecar.checks.check_size(index.total_original_size())?;
+                Ok(index)
+            })
+            .map_err(|err| named(&sidecar.name, err))?;
+        sidecar.index = Arc::new(index);
+        Ok(sidecar)
+    }
+
+    /// The object's original size.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.index.total_original_size()
+    }
+
+    /// `(original_offset, original_size)` of every frame, in order.
+    #[getter]
+    fn frames(&self) -> Vec<(u64, u64)> {
+        let entries = self.index.entries.iter();
+        entries
+            .map(|e| (e.original_offset, e.original_size))
+            .collect()
+    }
+
+    /// The stored bytes `(start, end)` after the last frame it lists, when
+    /// the body goes on: they must be padding, else the sidecar leaves
+    /// frames out (see `check_tail`).
+    #[getter]
+    fn tail(&self) -> Option<(u64, u64)> {
+        let listed_end = self
+            .index
+            .entries
+            .last()
+            .map_or(0, |e| e.compressed_offset + e.compressed_size);
+        self.source_size
+            .filter(|&size| size > listed_end)
+            .map(|size| (listed_end, size))
+    }
+
+    /// Checks `head`, the first bytes of `tail` (12 are enough), for one
+    /// padding frame that ends where the body does.
+    fn check_tail(&self, head: ByteView<'_>) -> PyResult<()> {
+        let Some((start, end)) = self.tail() else {
+            return Ok(());
+        };
+        let padding = match frame::peek(head.as_slice()) {
+            Ok(Extent::Padding { stored }) => start.checked_add(stored) == Some(end),
+            _ => false,
+        };
+        if padding {
+            return Ok(());
+        }
+        let err = crate::Error::Index(format!(
+            "the sidecar's frames end at stored byte {start} of {end}, and what follows is not \
+             padding: the sidecar leaves frames out"
+        ));
+        Err(named(&self.name, err))
+    }
+
+    /// The stored size and ETag the sidecar is bound to, if any.
+    #[getter]
+    fn source(&self) -> (Option<u64>, Option<String>) {
+        let index = &self.index;
+        (index.source_compressed_size, index.source_etag.clone())
+    }
+}
+
 #[pyclass(module = "s4_codec", frozen)]
 pub struct RangeDecoder {
-    index: FrameIndex,
+    index: Arc<FrameIndex>,
+    name: Option<String>,
     first: usize,
     start: u64,
     end: u64,
@@ -58,9 +178,10 @@ pub struct RangeDecoder {
 #[pymethods]
 impl RangeDecoder {
     /// Plans original bytes `[start, end)` (the whole object by default)
-    /// from the object's sidecar, checked against the stored body's size
-    /// and ETag when given, the object's `metadata` (its size now, its CRC
-    /// once a whole object is decoded) and `max_output_size`.
+    /// from the object's sidecar (a `Sidecar`, or its bytes to parse),
+    /// checked against the stored body's size and ETag when given, the
+    /// object's `metadata` (its size now, its CRC once a whole object is
+    /// decoded; a `Sidecar` brings its own) and `max_output_size`.
     #[new]
     #[pyo3(signature = (
         sidecar, start = None, end = None, *, metadata = None, dictionary = None,
@@ -69,7 +190,7 @@ impl RangeDecoder {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        sidecar: ByteView<'_>,
+        sidecar: &Bound<'_, PyAny>,
         start: Option<u64>,
         end: Option<u64>,
         metadata: Option<HashMap<String, String>>,
@@ -78,13 +199,33 @@ impl RangeDecoder {
         source_size: Option<u64>,
         source_etag: Option<&str>,
     ) -> PyResult<Self> {
-        let index = FrameIndex::decode(sidecar.as_slice())?;
-        index.check_source(source_size, source_etag)?;
-        let checks = MetadataChecks::new(metadata.as_ref());
-        checks.check_size(index.total_original_size())?;
+        let (index, mut checks, name) = match sidecar.cast::<Sidecar>() {
+            Ok(open) => {
+                let open = open.get();
+                (open.index.clone(), open.checks, open.name.clone())
+            }
+            Err(_) => {
+                let data = sidecar.extract::<ByteView<'_>>()?;
+                (
+                    Arc::new(FrameIndex::decode(data.as_slice())?),
+                    Default::default(),
+                    None,
+                )
+            }
+        };
+        if metadata.is_some() {
+            checks = MetadataChecks::new(metadata.as_ref());
+        }
+        let named = |err| named(&name, err);
+        index
+            .check_source(source_size, source_etag)
+            .map_err(named)?;
+        checks
+            .check_size(index.total_original_size())
+            .map_err(named)?;
         let start = start.unwrap_or(0);
         let end = end.unwrap_or_else(|| index.total_original_size());
-        let span = index.covering(start, end)?;
+        let span = index.covering(start, end).map_err(named)?;
         check_limit(end.saturating_sub(start), max_output_size)?;
         let len = ffi::Py_ssize_t::try_from(end - start)
             .map_err(|_| PyMemoryError::new_err("range too large for this platform"))?;
@@ -102,6 +243,7 @@ impl RangeDecoder {
             }),
             checks,
             index,
+            name,
             start,
             end,
             dict: dictionary_arg(dictionary)?,
@@ -203,7 +345,8 @@ impl RangeDecoder {
         }
         if (self.start, self.end) == (0, self.index.total_original_size()) {
             let sizes = self.index.entries.iter().map(|e| e.original_size);
-            self.checks.check_crc(crcs.into_iter().zip(sizes))?;
+            let crc = self.checks.check_crc(crcs.into_iter().zip(sizes));
+            crc.map_err(|err| named(&self.name, err))?;
         }
         progress.finished = true;
         Ok(self.result.clone_ref(py))
@@ -237,9 +380,11 @@ impl RangeDecoder {
             self.dict.as_ref(),
             dst,
         )
+        .map_err(|err| in_object(&self.name, err))
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Sidecar>()?;
     m.add_class::<RangeDecoder>()
 }

@@ -120,6 +120,24 @@ impl FrameIndex {
             .map_or(0, |e| e.original_offset + e.original_size)
     }
 
+    /// Refuses a sidecar that leaves original bytes to no frame: a reader of
+    /// the whole object needs every byte of `[0, total)` in some entry
+    /// (§9.2 lets a sidecar have gaps; the gateway never writes one).
+    pub fn check_contiguous(&self) -> Result<()> {
+        let mut covered = 0;
+        for (k, entry) in self.entries.iter().enumerate() {
+            if entry.original_offset != covered {
+                return Err(index_err(format!(
+                    "sidecar entries do not add up to the object: original bytes [{covered}, {}) \
+                     before frame {k} are in no frame",
+                    entry.original_offset
+                )));
+            }
+            covered += entry.original_size;
+        }
+        Ok(())
+    }
+
     /// Parses a sidecar of any version, enforcing every §9.2 rule.
     pub fn decode(data: &[u8]) -> Result<Self> {
         if data.len() < FIXED_HEADER {
@@ -473,6 +491,30 @@ mod tests {
             ..Default::default()
         };
         (body, index)
+    }
+
+    #[test]
+    fn a_gap_or_a_late_first_entry_is_not_contiguous() {
+        let (_, index) = gapped();
+        let err = index.check_contiguous().unwrap_err().to_string();
+        assert!(
+            err.contains("original bytes [10, 20) before frame 1"),
+            "{err}"
+        );
+        let late = FrameIndex {
+            entries: vec![entry((5, 10), (0, 38))],
+            ..Default::default()
+        };
+        assert!(late.check_contiguous().is_err());
+        let whole = FrameIndex {
+            entries: vec![
+                entry((0, 10), (0, 38)),
+                entry((10, 0), (38, 28)),
+                entry((10, 5), (66, 33)),
+            ],
+            ..Default::default()
+        };
+        whole.check_contiguous().unwrap();
     }
 
     #[test]

@@ -46,22 +46,23 @@ pub struct EncodedObject {
     pub metadata: Vec<(&'static str, String)>,
 }
 
-/// The metadata of a single PUT: the manifest (FORMAT.md §8.5) and the
-/// logical ETag gateway clients see.
+/// The metadata of a single PUT: the manifest (FORMAT.md §8.5) and, where
+/// the gateway stamps one, the logical ETag its clients see.
 fn manifest(
     kind: CodecKind,
     data: &[u8],
     crc: u32,
-    md5_hex: String,
+    md5_hex: Option<String>,
     body_len: usize,
 ) -> Vec<(&'static str, String)> {
-    vec![
+    let mut metadata = vec![
         (KEY_CODEC, kind.name().to_owned()),
         (KEY_ORIGINAL_SIZE, data.len().to_string()),
         (KEY_COMPRESSED_SIZE, body_len.to_string()),
         (KEY_CRC32C, crc.to_string()),
-        (KEY_LOGICAL_ETAG, md5_hex),
-    ]
+    ];
+    metadata.extend(md5_hex.map(|md5| (KEY_LOGICAL_ETAG, md5)));
+    metadata
 }
 
 /// MD5 of `data` in lowercase hex: the ETag S3 gives a single PUT of it.
@@ -76,13 +77,16 @@ pub fn md5_hex(data: &[u8]) -> String {
 /// Encodes `data` as the gateway's single-PUT path would store it with
 /// `codec`. Each input byte is read once for the CRC (object CRCs combine
 /// the frames'); the MD5 for the logical ETag is one more task beside the
-/// compression, all on at most `threads` threads.
+/// compression, all on at most `threads` threads. A passthrough object gets
+/// no logical ETag: the gateway stores none, since its stored body is the
+/// original and S3's own ETag (the body's MD5) is served.
 pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObject> {
     let threads = threads::clamp(threads);
     let md5 = OnceLock::new();
     let compute_md5 = || drop(md5.set(md5_hex(data)));
     let encoded = match codec {
         Codec::Zstd { level } => encode_chunked(data, *level, threads, Some(&md5)),
+        Codec::Passthrough => encode_body(data, codec, threads),
         _ if threads == 1 => {
             compute_md5();
             encode_body(data, codec, 1)
@@ -90,8 +94,7 @@ pub fn encode(data: &[u8], codec: &Codec, threads: usize) -> Result<EncodedObjec
         _ => threads::join(compute_md5, || encode_body(data, codec, threads - 1)).1,
     };
     let (kind, body, sidecar, crc) = encoded?;
-    let md5 = md5.into_inner().unwrap_or_default();
-    let mut metadata = manifest(kind, data, crc, md5, body.len());
+    let mut metadata = manifest(kind, data, crc, md5.into_inner(), body.len());
     match codec {
         Codec::Zstd { .. } => metadata.push((KEY_FRAMED, "true".into())),
         Codec::ZstdDict { dict, .. } => {
@@ -130,12 +133,106 @@ fn encode_body(data: &[u8], codec: &Codec, threads: usize) -> Result<Body> {
 /// One multipart part as the gateway's UploadPart stores it: one S4F2 frame,
 /// padded to `PART_PAD_MIN` when the part's original size reaches it.
 pub fn encode_part(data: &[u8], codec: &Codec) -> Result<Vec<u8>> {
+    framed_part(data, codec).map(|(part, _)| part)
+}
+
+/// A part and the length of its data frame (the rest is padding).
+fn framed_part(data: &[u8], codec: &Codec) -> Result<(Vec<u8>, u64)> {
     let mut body = Vec::new();
     frame::encode_frame_append(codec, data, &mut body)?;
+    let frame_len = body.len() as u64;
     if data.len() >= PART_PAD_MIN {
         frame::pad_to_minimum(&mut body, PART_PAD_MIN)?;
     }
-    Ok(body)
+    Ok((body, frame_len))
+}
+
+/// A multipart upload as the gateway stores it (FORMAT.md §8.4): each part
+/// one frame (padded from 5 MiB), and at completion the metadata with the
+/// composite logical ETag and the sidecar over the data frames.
+pub struct MultipartLedger {
+    codec: Codec,
+    entries: Vec<IndexEntry>,
+    /// MD5 of each part's original bytes: S3's composite ETag hashes them.
+    part_md5s: Vec<u8>,
+    original: u64,
+    stored: u64,
+}
+
+impl MultipartLedger {
+    pub fn new(codec: Codec) -> Self {
+        MultipartLedger {
+            codec,
+            entries: Vec::new(),
+            part_md5s: Vec::new(),
+            original: 0,
+            stored: 0,
+        }
+    }
+
+    /// The next part's stored bytes, recorded.
+    pub fn encode_part(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        use md5::{Digest, Md5};
+        let (part, md5) = threads::join(|| framed_part(data, &self.codec), || Md5::digest(data));
+        let (part, frame) = part?;
+        self.entries.push(IndexEntry {
+            original_offset: self.original,
+            original_size: data.len() as u64,
+            compressed_offset: self.stored,
+            compressed_size: frame,
+        });
+        self.part_md5s.extend_from_slice(&md5);
+        self.original += data.len() as u64;
+        self.stored += part.len() as u64;
+        Ok(part)
+    }
+
+    pub fn parts(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn original_size(&self) -> u64 {
+        self.original
+    }
+
+    pub fn stored_size(&self) -> u64 {
+        self.stored
+    }
+
+    /// What the upload starts with: the codec and the multipart flag.
+    pub fn upload_metadata(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (KEY_CODEC, self.codec.kind().name().to_owned()),
+            (KEY_MULTIPART, "true".to_owned()),
+        ]
+    }
+
+    /// What the gateway stamps at completion: sizes and S3's composite
+    /// ETag of the original parts, `<md5 of the part MD5s>-<parts>`; no CRC.
+    pub fn complete_metadata(&self) -> Vec<(&'static str, String)> {
+        let mut metadata = self.upload_metadata();
+        metadata.extend([
+            (KEY_ORIGINAL_SIZE, self.original.to_string()),
+            (KEY_COMPRESSED_SIZE, self.stored.to_string()),
+            (
+                KEY_LOGICAL_ETAG,
+                format!("{}-{}", md5_hex(&self.part_md5s), self.parts()),
+            ),
+        ]);
+        metadata
+    }
+
+    /// The sidecar of the completed object, bound to its stored ETag.
+    pub fn sidecar(&self, stored_etag: Option<&str>) -> Result<Vec<u8>> {
+        FrameIndex {
+            total_padded_size: self.stored,
+            source_compressed_size: (self.stored != 0).then_some(self.stored),
+            source_etag: stored_etag.filter(|e| !e.is_empty()).map(str::to_owned),
+            sse: None,
+            entries: self.entries.clone(),
+        }
+        .encode()
+    }
 }
 
 /// One S4F2 frame whose zstd payload is byte-identical to the gateway's,
@@ -298,10 +395,11 @@ impl<'a> PlannedFrame<'a> {
         let original_end = self
             .original_offset
             .saturating_add(self.header.original_size);
-        err.at(format!(
-            "frame {} (stored bytes [{}, {stored_end}), original bytes [{}, {original_end}))",
-            self.index, self.stored_offset, self.original_offset
-        ))
+        err.at(crate::error::Context::Frame {
+            index: self.index,
+            stored: (self.stored_offset, stored_end),
+            original: (self.original_offset, original_end),
+        })
     }
 }
 
@@ -341,7 +439,7 @@ impl FramesPlan<'_> {
             let at = body.len() - frames.remaining().len();
             let Some(frame) = frames.next() else { break };
             let (header, _) =
-                frame.map_err(|err| err.at(format!("frame {index} at stored byte {at}")))?;
+                frame.map_err(|err| err.at(crate::error::Context::FrameHeader { index, at }))?;
             claimed = claimed.saturating_add(header.original_size);
         }
         let checks = MetadataChecks::new(metadata);
@@ -511,15 +609,41 @@ pub fn layout(metadata: Option<&HashMap<String, String>>, head: &[u8]) -> Layout
     }
 }
 
-/// Whether a framed object's metadata says it is one frame, so it has no
-/// sidecar (FORMAT.md §8.4, §9.3): a single PUT of at most one chunk, or a
-/// dictionary object. Multipart objects never are.
-pub fn is_single_frame(metadata: &HashMap<String, String>) -> bool {
-    if is_true(metadata, KEY_MULTIPART) {
-        return false;
+/// The original size of a framed object whose metadata says it is one frame
+/// and so has no sidecar (FORMAT.md §8.4, §9.3): a single PUT of at most one
+/// chunk, or a dictionary object. Multipart objects never are, and without a
+/// numeric `s4-original-size` the frames themselves must tell.
+pub fn single_frame_size(metadata: &HashMap<String, String>) -> Option<u64> {
+    let size = parsed::<u64>(metadata, KEY_ORIGINAL_SIZE)?;
+    let one_frame = metadata.contains_key(KEY_DICT_ID) || size <= pick_chunk_size(size);
+    (one_frame && !is_true(metadata, KEY_MULTIPART)).then_some(size)
+}
+
+/// Whether an object of `kind` can be told from plain bytes by its body
+/// alone, as in a store that keeps no user metadata (local files): framed
+/// `cpu-zstd` bodies start with the frame magic, and a passthrough body is
+/// the original. A gzip body looks like a `.gz` file, and a dictionary
+/// object needs its `s4-dict-id`.
+pub fn readable_without_metadata(kind: CodecKind) -> bool {
+    matches!(kind, CodecKind::CpuZstd | CodecKind::Passthrough)
+}
+
+/// What a reader opening an object needs first: the GET decision, with a
+/// one-frame framed object read whole, and the original size where the
+/// metadata alone tells it (`None`: the stored size for plain objects, the
+/// sidecar or the frames for framed ones).
+pub fn open_layout(
+    metadata: Option<&HashMap<String, String>>,
+    head: &[u8],
+) -> (Layout, Option<u64>) {
+    match (layout(metadata, head), metadata) {
+        (Layout::Whole, Some(metadata)) => (Layout::Whole, manifest_of(metadata).map(|m| m.1)),
+        (Layout::Framed, Some(metadata)) => match single_frame_size(metadata) {
+            Some(size) => (Layout::Whole, Some(size)),
+            None => (Layout::Framed, None),
+        },
+        (layout, _) => (layout, None),
     }
-    metadata.contains_key(KEY_DICT_ID)
-        || parsed::<u64>(metadata, KEY_ORIGINAL_SIZE).is_some_and(|n| n <= pick_chunk_size(n))
 }
 
 /// The checks a framed object's metadata adds to its frames' own, for a
