@@ -10,6 +10,7 @@ reads the peak RSS.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import resource
@@ -22,6 +23,9 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
+# Where the s4_codec this pytest imports lives: children import the same one, even
+# when PYTHONPATH puts another copy before the checkout (a mutant, an installed wheel).
+PACKAGE_ROOT = Path(importlib.util.find_spec("s4_codec").origin).parent.parent
 
 
 @dataclass
@@ -60,14 +64,16 @@ def assert_clean(child: Child) -> None:
 
 
 def run_code(code: str, *args: str, timeout: float = 240) -> Child:
-    """Runs ``python -c code args`` with the tests folder importable."""
+    """Runs ``python -c code args`` with the tests folder and this pytest's s4_codec
+    importable (``-P``: the working directory, ROOT, does not come first)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    paths = [str(TESTS), str(PACKAGE_ROOT), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     # Few malloc arenas, so RLIMIT_AS measures the heap rather than per-thread reservations.
     env["MALLOC_ARENA_MAX"] = "2"
     env.setdefault("RUST_BACKTRACE", "0")
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-P", "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -50,15 +50,29 @@ def test_inspect_and_verify(tmp_path):
     cli("compress", "-", "-o", str(packed), stdin=DATA)
     report = json.loads(cli("inspect", str(packed)).stdout)
     assert report["kind"] == "s4" and len(report["frames"]) == 3
+    assert report["stored_size"] == packed.stat().st_size
+    assert report["metadata"]["s4-compressed-size"] == str(packed.stat().st_size)
+    assert report["metadata"]["s4-codec"] == "cpu-zstd"
     assert report["metadata"]["s4-original-size"] == str(len(DATA))
     assert report["metadata"]["s4-crc32c"] == str(s4_codec.crc32c(DATA))
     assert report["sidecar"]["total_original_size"] == len(DATA)
     ok = cli("verify", str(packed))
-    assert ok.returncode == 0 and ok.stdout.startswith(b"OK: 3 frame(s)")
+    crc = s4_codec.crc32c(DATA)
+    assert ok.stdout == f"OK: 3 frame(s), {len(DATA)} bytes, crc32c 0x{crc:08x}\n".encode()
+    assert ok.returncode == 0
+    one = tmp_path / "one.s4"
+    one.write_bytes(s4_codec.encode_s4_object(DATA[:1000])["body"])
+    crc = s4_codec.crc32c(DATA[:1000])
+    assert (
+        cli("verify", str(one)).stdout
+        == f"OK: 1 frame(s), 1000 bytes, crc32c 0x{crc:08x}\n".encode()
+    )
 
 
 def test_verify_catches_truncation_and_flipped_bytes(tmp_path):
-    packed = cli("compress", "-", stdin=DATA).stdout
+    result = cli("compress", "-", stdin=DATA)
+    assert b"sidecar not written" in result.stderr
+    packed = result.stdout
     truncated = tmp_path / "truncated.s4"
     truncated.write_bytes(packed[:-100])
     result = cli("verify", str(truncated))
@@ -78,3 +92,18 @@ def test_usage_and_io_errors(tmp_path):
     missing = cli("decompress", str(tmp_path / "nope"))
     assert missing.returncode == 3 and b"cannot read" in missing.stderr
     assert cli("decompress", "-", stdin=b"plain text").returncode == 1
+
+
+def test_codec_and_level_options_reach_the_output():
+    # A dropped --level or --codec still decompresses: compare the bytes themselves.
+    small = DATA[: 1 << 20]
+    for codec, level, scalar in (("zstd", 1, s4_codec.CpuZstd), ("gzip", 1, s4_codec.CpuGzip)):
+        expected = scalar(level).compress(small)[0]
+        assert expected != scalar().compress(small)[0]
+        options = ["--codec", codec, "--level", str(level)]
+        raw = cli("compress", "-", "--format", "raw", *options, stdin=small)
+        assert raw.stdout == expected, options
+        body = cli("compress", "-", *options, stdin=small).stdout
+        assert body == s4_codec.encode_s4_object(small, "cpu-" + codec, level)["body"], options
+    body = cli("compress", "-", "--codec", "passthrough", stdin=small).stdout
+    assert body == s4_codec.encode_s4_object(small, "passthrough")["body"]

@@ -10,7 +10,7 @@ import pytest
 from conftest import json_event, require
 
 import s4_codec
-from s4_codec import CpuZstd
+from s4_codec import CpuGzip, CpuZstd
 
 pl = require("polars")
 pa = require("pyarrow")
@@ -179,8 +179,7 @@ def test_streaming_scan_parquet_with_bounded_memory(tmp_path):
 
 
 def test_typed_usage_passes_mypy():
-    mypy = require("mypy")
-    assert mypy
+    require("mypy")
     usage = Path(__file__).parent / "typing" / "polars_usage.py"
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", str(usage)], capture_output=True, text=True
@@ -275,3 +274,39 @@ def test_namespace_registered_by_importing_s4_codec_polars():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert [int(v) for v in out.stdout.split()] == [s4_codec.crc32c(b"a")] * 2
+
+
+@pytest.mark.parametrize(
+    ("codec", "level", "scalar"),
+    [("zstd", 19, CpuZstd), ("gzip", 1, CpuGzip)],
+    ids=["zstd", "gzip"],
+)
+def test_level_reaches_the_plugin(codec, level, scalar):
+    # A dropped level still round-trips: compare with the scalar codec at that level
+    # (whose payloads differ from the default level's on these values).
+    values = [v for v in VALUES if v]
+    expected = [scalar(level).compress(v)[0] for v in values]
+    assert expected != [scalar().compress(v)[0] for v in values]
+    df = pl.DataFrame({"blob": values}, schema={"blob": pl.Binary})
+    out = df.select(
+        function=s4pl.compress("blob", codec=codec, level=level, format="raw"),
+        namespace=pl.col("blob").s4.compress(codec=codec, level=level, format="raw"),
+        cells=pl.col("blob").s4.compress(codec=codec, level=level),
+    )
+    assert out["function"].to_list() == expected
+    assert out["namespace"].to_list() == expected
+    assert [c[s4_codec.FRAME_HEADER_BYTES :] for c in out["cells"]] == expected
+
+
+def test_frame_info_on_error():
+    good = pl.Series([b"x" * 100]).to_frame("c").select(pl.col("c").s4.compress())["c"][0]
+    df = pl.DataFrame({"c": [good, b"garbage", None]}, schema={"c": pl.Binary})
+    for build in (
+        lambda **kw: pl.col("c").s4.frame_info(**kw),
+        lambda **kw: s4pl.frame_info("c", **kw),
+    ):
+        with pytest.raises(pl.exceptions.ComputeError, match="S4FrameError: row 1"):
+            df.select(build())
+        info = df.select(build(on_error="null"))["c"].to_list()
+        assert info[1:] == [None, None]
+        assert info[0]["codec"] == "cpu-zstd" and info[0]["original_size"] == 100

@@ -252,3 +252,43 @@ def test_bad_options_fail_before_any_job(spark):
     for call in calls:
         with pytest.raises(ValueError):
             call()
+
+
+def test_level_codec_and_format_reach_the_cells(spark):
+    # A dropped level or codec still round-trips, so compare the cells with the scalar
+    # codec at that level (whose payloads differ from the default level's here).
+    from pyspark.sql import functions as F
+
+    from s4_codec.spark import compress_columns, compress_udf
+
+    df = frame(spark)
+    blobs = [b for _, b, _ in ROWS]
+    for codec, level, scalar in (("gzip", 1, s4_codec.CpuGzip), ("zstd", 19, s4_codec.CpuZstd)):
+        expected = [None if b is None else scalar(level).compress(b)[0] for b in blobs]
+        assert expected != [None if b is None else scalar().compress(b)[0] for b in blobs]
+        columns = compress_columns(df, "blob", codec=codec, level=level, format="raw")
+        udf = compress_udf(codec=codec, level=level, format="raw")
+        selected = df.select("id", udf(F.col("blob")).alias("blob"))
+        for packed in (columns, selected):
+            cells = dict(packed.select("id", "blob").collect())
+            got = [cells[i] for i, _, _ in ROWS]
+            assert [None if c is None else bytes(c) for c in got] == expected
+
+
+def test_as_string_validates_utf8(spark):
+    # Spark would turn binary into a string on its own; the kernels must refuse bad UTF-8.
+    from pyspark.sql import functions as F
+
+    from s4_codec.spark import decompress_columns, decompress_udf
+
+    cells = s4a.compress(pa.array([b"ok", b"\xff\xfe", None])).to_pylist()
+    df = spark.createDataFrame(list(enumerate(cells)), "id long, blob binary")
+    with pytest.raises(Exception, match="not valid UTF-8"):
+        decompress_columns(df, "blob", as_string=True).collect()
+    with pytest.raises(Exception, match="not valid UTF-8"):
+        df.select(decompress_udf(as_string=True)(F.col("blob"))).collect()
+    expected = {0: "ok", 1: None, 2: None}
+    nulls = decompress_columns(df, "blob", as_string=True, on_error="null")
+    assert dict(nulls.collect()) == expected
+    udf = decompress_udf(as_string=True, on_error="null")
+    assert dict(df.select("id", udf(F.col("blob"))).collect()) == expected
