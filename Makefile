@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: demo test build bench lint fmt clean fuzz fuzz-cmin
+.PHONY: demo test build wheel bench lint fmt clean fuzz fuzz-cmin
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,40 @@ $(VENV)/.bench-deps: requirements/bench.txt | $(PY)
 build: $(VENV)/.build-deps
 	$(PY) -m maturin develop --release --quiet
 
-demo: build
+$(VENV)/.demo-deps: requirements/demo.txt | $(PY)
+	$(PIP) -r requirements/demo.txt
+	touch $@
+
+demo: build $(VENV)/.demo-deps
 	$(PY) examples/demo.py
 
-# The oldest polars and duckdb we support, in a venv of their own over the same
-# build (duckdb 1.4.0 brought the typed macro overloads register() uses).
+# The release artefacts in dist/: one abi3 wheel for CPython >= 3.11, linked by zig
+# against glibc 2.28 (manylinux_2_28) and stripped, and the sdist. Its own target
+# directory, since zig's linker settings would rebuild .venv's build every time.
+WHEEL_TAG := manylinux_2_28
+
+$(VENV)/.wheel-deps: requirements/wheel.txt requirements/build.txt | $(PY)
+	$(PIP) -r requirements/wheel.txt
+	touch $@
+
+wheel: $(VENV)/.wheel-deps
+	rm -rf dist
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m maturin build --release --quiet --zig \
+		--compatibility $(WHEEL_TAG) --strip --target-dir target/wheel --out dist
+	$(PY) -m maturin sdist --out dist
+
+# The suite runs against the wheel as installed, from a directory outside the
+# checkout, so `import s4_codec` cannot pick up the source tree.
+TEST_VENV := .venv-test
+WHEEL = $(wildcard dist/s4_codec-*.whl)
+
+$(TEST_VENV)/.deps: requirements/dev.txt requirements/build.txt
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+# The oldest polars and duckdb we support, in a venv of their own with the same
+# wheel (duckdb 1.4.0 brought the typed macro overloads register() uses).
 POLARS_FLOOR := 1.34.0
 DUCKDB_FLOOR := 1.4.0
 FLOOR_VENV := .venv-floor
@@ -41,13 +70,21 @@ $(FLOOR_VENV)/.deps: Makefile
 		polars==$(POLARS_FLOOR) duckdb==$(DUCKDB_FLOOR) pyarrow numpy pytest mypy
 	touch $@
 
-test: $(VENV)/.dev-deps build $(FLOOR_VENV)/.deps
+INSTALL := -m pip install --quiet --disable-pip-version-check
+PYTEST_ARGS := -q -p no:cacheprovider --rootdir=$(CURDIR) -c $(CURDIR)/pyproject.toml
+
+test: wheel $(TEST_VENV)/.deps $(FLOOR_VENV)/.deps
 	$(CARGO) test --quiet
 	$(CARGO) test --quiet --features nvcomp-gpu
-	$(PY) -m mypy.stubtest s4_codec --mypy-config-file pyproject.toml --allowlist tests/stubtest-allowlist.txt
-	$(PY) -m pytest -q
-	PYTHONPATH=$(CURDIR) $(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/test_polars.py tests/test_duckdb.py
+	$(TEST_VENV)/bin/python $(INSTALL) --force-reinstall --no-deps $(WHEEL)
+	$(TEST_VENV)/bin/python $(INSTALL) "$(WHEEL)[all]"
+	$(FLOOR_VENV)/bin/python $(INSTALL) --force-reinstall --no-deps $(WHEEL)
+	outside=$$(mktemp -d) && cd $$outside && export S4_INSTALLED=1 && \
+	$(CURDIR)/$(TEST_VENV)/bin/python -m mypy.stubtest s4_codec \
+		--mypy-config-file $(CURDIR)/pyproject.toml --allowlist $(CURDIR)/tests/stubtest-allowlist.txt && \
+	$(CURDIR)/$(TEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) $(CURDIR)/tests && \
+	$(CURDIR)/$(FLOOR_VENV)/bin/python -m pytest $(PYTEST_ARGS) \
+		$(CURDIR)/tests/test_polars.py $(CURDIR)/tests/test_duckdb.py $(CURDIR)/tests/test_package.py
 
 bench: $(VENV)/.bench-deps build
 	$(PY) benchmarks/run.py
@@ -87,4 +124,4 @@ fmt: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf target $(VENV) $(FLOOR_VENV) s4_codec/*.so
+	rm -rf target dist $(VENV) $(FLOOR_VENV) $(TEST_VENV) s4_codec/*.so

@@ -20,10 +20,14 @@ Cell formats (``format=``):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from s4_codec import _internal
 from s4_codec._options import Codec, Format, OnError
+
+if find_spec("pyarrow") is None:  # results are pyarrow arrays
+    raise ImportError("s4_codec.arrow needs pyarrow: pip install 's4-codec[arrow]'")
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -12,6 +12,7 @@ raises ``ImportError`` naming the extra: ``pip install 's4-codec[duckdb]'``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from s4_codec import _internal, arrow
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
     from s4_codec._options import Buffer
+
+if find_spec("duckdb") is None:  # fail on import, not on first use
+    raise ImportError("s4_codec.duckdb needs duckdb: pip install 's4-codec[duckdb]'")
 
 __all__ = ["register"]
 

@@ -25,17 +25,41 @@ e.g. ``S4CrcMismatchError: row 17: crc32c mismatch: ...``.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import polars as pl
-from polars.plugins import register_plugin_function
+if find_spec("polars") is None:
+    raise ImportError("s4_codec.polars needs polars: pip install 's4-codec[polars]'")
+
+import polars as pl  # noqa: E402
+from polars.plugins import register_plugin_function  # noqa: E402
 
 from s4_codec import _internal
 from s4_codec._options import Codec, Format, OnError
 
 if TYPE_CHECKING:
     from s4_codec._options import Buffer
+
+# The plugin speaks polars' plugin ABI as rust polars 0.55 does: polars 1.34 to 2.x load it
+# (tested on both ends). Another polars may load it and crash, so it is refused here.
+SUPPORTED_POLARS = ((1, 34), (3, 0))
+
+
+def _check_polars_version(version: str) -> None:
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        found = ()
+    low, high = SUPPORTED_POLARS
+    if not low <= found < high:
+        raise ImportError(
+            f"s4_codec.polars supports polars 1.34 to 2.x, found polars {version}: "
+            "pip install 's4-codec[polars]' (or 'polars>=1.34,<3')"
+        )
+
+
+_check_polars_version(pl.__version__)
 
 __all__ = ["S4Expr", "S4ExprNamespace", "col", "compress", "crc32c", "decompress", "frame_info"]
 

@@ -20,6 +20,7 @@ Importing this module works without pyspark; using it without pyspark raises
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from s4_codec import _internal
@@ -27,6 +28,9 @@ from s4_codec._options import Codec, Format, OnError
 
 if TYPE_CHECKING:
     from s4_codec._options import Buffer
+
+if find_spec("pyspark") is None:  # fail on import, not on first use
+    raise ImportError("s4_codec.spark needs pyspark: pip install 's4-codec[spark]'")
 
 __all__ = [
     "compress_columns",

@@ -4,7 +4,9 @@ exception tuple for callers who catch every decode failure."""
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import pytest
 from subproc import assert_clean, run_code
@@ -123,3 +125,69 @@ if __name__ == "__main__":  # python tests/test_package.py: the import time, med
         for _ in range(11)
     ]
     print(f"import s4_codec: {statistics.median(times):.1f} ms (median of 11)")
+
+
+_MISSING_EXTRA = """
+import sys
+sys.modules[sys.argv[1]] = None  # as if the extra were not installed
+try:
+    __import__(sys.argv[2])
+except ImportError as exc:
+    print(exc)
+else:
+    print("imported")
+"""
+
+
+@pytest.mark.parametrize(
+    "missing, door, extra",
+    [
+        ("polars", "s4_codec.polars", "polars"),
+        ("pyarrow", "s4_codec.arrow", "arrow"),
+        ("duckdb", "s4_codec.duckdb", "duckdb"),
+        ("pyspark", "s4_codec.spark", "spark"),
+    ],
+)
+def test_a_door_without_its_extra_says_what_to_install(missing, door, extra):
+    child = run_code(_MISSING_EXTRA, missing, door)
+    assert_clean(child)
+    assert child.stdout.strip().endswith(f"pip install 's4-codec[{extra}]'"), child.stdout
+    assert door in child.stdout
+
+
+@pytest.mark.parametrize("version", ["1.33.9", "0.20.31", "3.0.0", "10.1", "dev"])
+def test_polars_outside_the_plugin_abi_range_is_refused(version):
+    import s4_codec.polars as door
+
+    with pytest.raises(ImportError, match=f"1.34 to 2.x, found polars {version}"):
+        door._check_polars_version(version)
+
+
+@pytest.mark.parametrize("version", ["1.34.0", "1.40.2", "2.1.0", "2.99.0"])
+def test_polars_inside_the_range_is_accepted(version):
+    import s4_codec.polars as door
+
+    door._check_polars_version(version)
+
+
+def test_the_suite_tests_the_installed_package():
+    """Under `make test`, s4_codec comes from the installed wheel, not the checkout."""
+    from subproc import ROOT
+
+    if not os.environ.get("S4_INSTALLED"):
+        pytest.skip("runs against the installed wheel (make test)")
+    checkout = ROOT / "s4_codec"
+    assert not Path(s4_codec.__file__).resolve().is_relative_to(checkout), s4_codec.__file__
+    assert not Path(_internal.__file__).resolve().is_relative_to(checkout), _internal.__file__
+    assert "site-packages" in Path(_internal.__file__).parts
+
+
+def test_the_polars_plugin_answers_the_version_handshake():
+    """polars asks a plugin library for its plugin ABI version before loading it:
+    0.1 (major << 16 | minor) is what polars 1.34 through 2.x accept."""
+    child = run_code(
+        "import ctypes, s4_codec._internal as m;"
+        "print(ctypes.CDLL(m.__file__)._polars_plugin_get_version())"
+    )
+    assert_clean(child)
+    assert int(child.stdout) == (0 << 16) | 1
