@@ -219,7 +219,7 @@ def open_plan(backend: Backend, path: str, dictionary: bytes | None = None) -> O
     )
     tail = plan.sidecar.tail
     if tail is not None:  # only padding may follow the last frame listed
-        plan.sidecar.check_tail((yield ("range", path, (tail[0], min(tail[0] + 12, tail[1])))))
+        plan.sidecar.check_tail((yield ("range", path, tail)))
     plan.size = plan.sidecar.size
     plan.blocks = [Block(offset, size) for offset, size in plan.sidecar.frames]
     return plan

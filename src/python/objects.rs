@@ -439,10 +439,10 @@ pub fn encode_index<'py>(
     source_etag: Option<String>,
     sse: Option<SseArg>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let index = FrameIndex {
+    let mut index = FrameIndex {
         total_padded_size,
-        source_compressed_size: source_compressed_size.filter(|&s| s != 0),
-        source_etag: source_etag.filter(|e| !e.is_empty()),
+        source_compressed_size: None,
+        source_etag: None,
         sse: sse.map(|s| SseBinding {
             enc_chunk_size: s.enc_chunk_size,
             enc_chunk_count: s.enc_chunk_count,
@@ -461,6 +461,7 @@ pub fn encode_index<'py>(
             })
             .collect(),
     };
+    index.set_binding(source_compressed_size, source_etag.as_deref());
     // Round-trip through the reader so nothing unreadable is ever written.
     let bytes = index.encode()?;
     FrameIndex::decode(&bytes)?;

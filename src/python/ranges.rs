@@ -19,7 +19,7 @@ use super::buffers::{detached, dictionary_arg, ByteView};
 use crate::codec::check_limit;
 use crate::codec::dict::ZstdDictionary;
 use crate::error::Context;
-use crate::s4::frame::{self, Extent};
+use crate::s4::frame::{self, Extent, PADDING_HEADER_BYTES};
 use crate::s4::index::FrameIndex;
 use crate::s4::object::{self, MetadataChecks};
 use crate::threads;
@@ -84,22 +84,21 @@ impl Sidecar {
         source_etag: Option<&str>,
         name: Option<String>,
     ) -> PyResult<Self> {
-        let mut sidecar = Sidecar {
-            index: Arc::default(),
-            checks: MetadataChecks::new(metadata.as_ref()),
-            source_size,
-            name,
-        };
+        let checks = MetadataChecks::new(metadata.as_ref());
         let index = FrameIndex::decode(data.as_slice())
             .and_then(|index| {
                 index.check_source(source_size, source_etag)?;
                 index.check_contiguous()?;
-                sidecar.checks.check_size(index.total_original_size())?;
+                checks.check_size(index.total_original_size())?;
                 Ok(index)
             })
-            .map_err(|err| named(&sidecar.name, err))?;
-        sidecar.index = Arc::new(index);
-        Ok(sidecar)
+            .map_err(|err| named(&name, err))?;
+        Ok(Sidecar {
+            index: Arc::new(index),
+            checks,
+            source_size,
+            name,
+        })
     }
 
     /// The object's original size.
@@ -117,25 +116,19 @@ impl Sidecar {
             .collect()
     }
 
-    /// The stored bytes `(start, end)` after the last frame it lists, when
-    /// the body goes on: they must be padding, else the sidecar leaves
-    /// frames out (see `check_tail`).
+    /// The stored bytes `(start, end)` to fetch when the body goes on after
+    /// the last frame the sidecar lists: the header of what follows, which
+    /// `check_tail` requires to be padding (else the sidecar leaves frames out).
     #[getter]
     fn tail(&self) -> Option<(u64, u64)> {
-        let listed_end = self
-            .index
-            .entries
-            .last()
-            .map_or(0, |e| e.compressed_offset + e.compressed_size);
-        self.source_size
-            .filter(|&size| size > listed_end)
-            .map(|size| (listed_end, size))
+        self.after_frames()
+            .map(|(start, end)| (start, end.min(start + PADDING_HEADER_BYTES as u64)))
     }
 
-    /// Checks `head`, the first bytes of `tail` (12 are enough), for one
-    /// padding frame that ends where the body does.
+    /// Checks `head`, the bytes `tail` names, for one padding frame that
+    /// ends where the body does.
     fn check_tail(&self, head: ByteView<'_>) -> PyResult<()> {
-        let Some((start, end)) = self.tail() else {
+        let Some((start, end)) = self.after_frames() else {
             return Ok(());
         };
         let padding = match frame::peek(head.as_slice()) {
@@ -151,12 +144,19 @@ impl Sidecar {
         ));
         Err(named(&self.name, err))
     }
+}
 
-    /// The stored size and ETag the sidecar is bound to, if any.
-    #[getter]
-    fn source(&self) -> (Option<u64>, Option<String>) {
-        let index = &self.index;
-        (index.source_compressed_size, index.source_etag.clone())
+impl Sidecar {
+    /// The stored bytes after the last listed frame, when the body goes on.
+    fn after_frames(&self) -> Option<(u64, u64)> {
+        let listed_end = self
+            .index
+            .entries
+            .last()
+            .map_or(0, |e| e.compressed_offset + e.compressed_size);
+        self.source_size
+            .filter(|&size| size > listed_end)
+            .map(|size| (listed_end, size))
     }
 }
 

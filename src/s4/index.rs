@@ -275,10 +275,15 @@ impl FrameIndex {
         source_etag: Option<&str>,
     ) -> Result<Vec<u8>> {
         let mut index = FrameIndex::decode(sidecar)?;
-        index.source_compressed_size =
-            (source_compressed_size != 0).then_some(source_compressed_size);
-        index.source_etag = source_etag.filter(|e| !e.is_empty()).map(str::to_owned);
+        index.set_binding(Some(source_compressed_size), source_etag);
         index.encode()
+    }
+
+    /// Binds this index to a stored body, replacing both binding fields;
+    /// 0, "" and `None` mean absent (the format's sentinels).
+    pub fn set_binding(&mut self, source_compressed_size: Option<u64>, source_etag: Option<&str>) {
+        self.source_compressed_size = source_compressed_size.filter(|&size| size != 0);
+        self.source_etag = source_etag.filter(|e| !e.is_empty()).map(str::to_owned);
     }
 
     /// Entries covering original bytes `[start, end)`, as an index range.

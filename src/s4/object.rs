@@ -224,14 +224,13 @@ impl MultipartLedger {
 
     /// The sidecar of the completed object, bound to its stored ETag.
     pub fn sidecar(&self, stored_etag: Option<&str>) -> Result<Vec<u8>> {
-        FrameIndex {
+        let mut index = FrameIndex {
             total_padded_size: self.stored,
-            source_compressed_size: (self.stored != 0).then_some(self.stored),
-            source_etag: stored_etag.filter(|e| !e.is_empty()).map(str::to_owned),
-            sse: None,
             entries: self.entries.clone(),
-        }
-        .encode()
+            ..Default::default()
+        };
+        index.set_binding(Some(self.stored), stored_etag);
+        index.encode()
     }
 }
 
