@@ -253,7 +253,9 @@ def campaign_store(tmp_path_factory):
 
 def _cli_read(path):
     """`s4-codec cat PATH --range A-B`, in this process; a refusal (exit status
-    EXIT_DATA or EXIT_IO, nothing written) reads as an S4Error."""
+    EXIT_DATA or EXIT_IO) reads as an S4Error. `cat` streams 8 MiB reads, so a
+    frame that fails after earlier reads leaves their bytes on stdout: those
+    must be the data's own, never more than were asked for."""
 
     def at(a, b):
         out, err = io.TextIOWrapper(io.BytesIO()), io.StringIO()
@@ -261,7 +263,9 @@ def _cli_read(path):
             status = cli.main(["cat", str(path), "--range", f"{a}-{b}"])
         out.flush()
         written = out.buffer.getvalue()
-        if status in (cli.EXIT_DATA, cli.EXIT_IO) and not written:
+        if status in (cli.EXIT_DATA, cli.EXIT_IO):
+            assert len(written) < b - a and written == DATA[a : a + len(written)], status
+            assert path.name in err.getvalue(), err.getvalue()
             raise s4_codec.S4Error(err.getvalue())
         assert status == 0, (status, err.getvalue())
         return written
