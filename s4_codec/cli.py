@@ -29,6 +29,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.util import find_spec
 from pathlib import Path
 
 import s4_codec
@@ -196,36 +197,22 @@ def _store_errors(target: str) -> Iterator[None]:
 
 def _store(target: str, args: argparse.Namespace, *, prefix: bool = False) -> tuple[object, str]:
     """(store, key) for an s3:// URL or a local path (its directory as a LocalStore)."""
+    if find_spec("obstore") is None:
+        raise CliError("needs the io extra: pip install 's4-codec[io]'", EXIT_USAGE)
+    from s4_codec.io._urls import locate
+
     try:
-        from obstore.store import LocalStore, S3Store
-    except ImportError as exc:
-        raise CliError("needs the io extra: pip install 's4-codec[io]'", EXIT_USAGE) from exc
-    if target.startswith(("s3://", "s3a://")):
-        bucket, _, key = target.split("://", 1)[1].partition("/")
-        if not bucket:
-            raise CliError(f"no bucket in {target}", EXIT_USAGE)
-        endpoint = (
-            args.endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
+        where = locate(
+            target,
+            directory=None if prefix else False,
+            endpoint=args.endpoint_url,
+            region=args.region,
         )
-        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        kw: dict[str, object] = {}
-        if endpoint:
-            kw["endpoint"] = endpoint
-            if endpoint.startswith("http://"):
-                kw["client_options"] = {"allow_http": True}
-        if region:
-            kw["region"] = region
-        return S3Store(bucket, **kw), key  # type: ignore[arg-type]
-    if _is_url(target):
-        raise CliError(f"unsupported URL {target} (s3:// or a local path)", EXIT_USAGE)
-    path = Path(target).absolute()
-    if prefix and path.is_dir():
-        return LocalStore(str(path)), ""
-    if not prefix:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return LocalStore(str(path.parent)), path.name
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    if where.scheme == "file" and not prefix:
+        Path(where.root).mkdir(parents=True, exist_ok=True)
+    return where.store(), where.key
 
 
 def _range(text: str | None) -> tuple[int | None, int | None]:

@@ -38,6 +38,7 @@ __all__ = [
     "crc32c_udf",
     "decompress_columns",
     "decompress_udf",
+    "register_data_source",
 ]
 
 
@@ -246,3 +247,17 @@ def crc32c_udf(*, threads: int | None = None) -> Any:
         return crc32c(values, threads=threads).cast("int64")
 
     return _arrow_udf(kernel, "long")
+
+
+def register_data_source(spark: Any) -> None:
+    """Registers the ``s4`` data source with `spark` (a SparkSession):
+    ``spark.read.format("s4").load("s3://bucket/prefix/")`` reads S4 objects
+    as lines (or whole objects with ``option("mode", "objects")``), split by
+    frames; ``df.write.format("s4").mode("append").save(...)`` writes them as
+    the gateway stores them. Needs the ``io`` extra as well. See the README,
+    "Spark: S4 objects in buckets"."""
+    if find_spec("obstore") is None:
+        raise ImportError("the s4 data source needs the io extra: pip install 's4-codec[spark,io]'")
+    from s4_codec._spark_source import S4DataSource
+
+    spark.dataSource.register(S4DataSource)

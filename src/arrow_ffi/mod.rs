@@ -17,13 +17,16 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::{PyArray, PyChunkedArray};
 
-use crate::batch::{self, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError, Values};
+use crate::batch::{
+    self, lines, BinaryOutput, ByteColumn, CellFormat, Decode, OnError, RowError, Values,
+};
 use crate::codec::dict;
 use crate::codec::{CodecKind, MAX_DECOMPRESSED_BYTES};
 use crate::error::Error;
 use crate::python::buffers::{detached, detached_with};
 use crate::python::buffers::{dictionary_arg, ByteView};
 use crate::spec::{self, Levels};
+use pyo3::types::PyBytes;
 
 /// An Arrow array of bytes or strings, seen as a [`ByteColumn`].
 enum Cells<'a> {
@@ -500,11 +503,77 @@ pub fn train_dictionary<'py>(
     Ok(pyo3::types::PyBytes::new(py, &dictionary))
 }
 
+/// Cuts `carry` + `data` into lines; see `batch::lines::split`. Returns a
+/// pyarrow string (or, with `binary`, binary) array of the lines and the
+/// unfinished rest. A line that is not UTF-8 is refused with its place:
+/// `origin` is the original offset of `data[0]` in the object `name`.
+#[pyfunction]
+#[pyo3(signature = (data, carry = None, *, last = false, binary = false, origin = 0, name = None))]
+pub fn split_lines<'py>(
+    py: Python<'py>,
+    data: ByteView<'py>,
+    carry: Option<ByteView<'py>>,
+    last: bool,
+    binary: bool,
+    origin: u64,
+    name: Option<&str>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
+    let (data, carry_bytes) = (
+        data.as_slice(),
+        carry.as_ref().map_or(&[][..], |c| c.as_slice()),
+    );
+    let (lines, bad) = detached(py, || {
+        let lines = lines::split(carry_bytes, data, last)?;
+        let bad = if binary {
+            None
+        } else {
+            lines.first_invalid_utf8()
+        };
+        Ok((lines, bad))
+    })?;
+    if let Some(row) = bad {
+        let start = line_start(carry_bytes.len(), data, row, origin);
+        let name = name.map_or(String::new(), |n| format!("{n}: "));
+        return Err(PyValueError::new_err(format!(
+            "{name}the line at original byte {start} is not valid UTF-8; read the lines as \
+             binary instead"
+        )));
+    }
+    let rest = PyBytes::new(py, &lines.rest);
+    let offsets = lines
+        .offsets
+        .iter()
+        .map(|&o| i32::try_from(o).ok())
+        .collect::<Option<Vec<i32>>>()
+        .ok_or_else(|| PyValueError::new_err("lines of over 2 GiB in one piece"))?;
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let values = Buffer::from_vec(lines.values);
+    let array: ArrayRef = if binary {
+        Arc::new(GenericBinaryArray::<i32>::try_new(offsets, values, None).map_err(arrow_err)?)
+    } else {
+        // SAFETY: offsets are monotonic within `values`, checked UTF-8 above.
+        Arc::new(unsafe { GenericStringArray::<i32>::new_unchecked(offsets, values, None) })
+    };
+    let array = PyArray::from_array_ref(array).to_pyarrow(py)?.unbind();
+    Ok((array.into_bound(py), rest))
+}
+
+/// The original offset where line `row` of `carry` + `data` starts.
+fn line_start(carry: usize, data: &[u8], row: usize, origin: u64) -> u64 {
+    match row.checked_sub(1) {
+        None => origin.saturating_sub(carry as u64),
+        Some(previous) => memchr::memchr_iter(b'\n', data)
+            .nth(previous)
+            .map_or(origin, |end| origin + end as u64 + 1),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_dictionary, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_compress, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_decompress, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_crc32c, m)?)?;
     m.add_function(wrap_pyfunction!(arrow_frame_info, m)?)?;
+    m.add_function(wrap_pyfunction!(split_lines, m)?)?;
     Ok(())
 }

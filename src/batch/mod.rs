@@ -15,6 +15,7 @@ use crate::s4::frame::{self, BodyInfo, FRAME_HEADER_BYTES};
 use crate::s4::object::FramesPlan;
 use crate::threads;
 
+pub mod lines;
 mod placed;
 
 pub use crate::spec::{CellFormat, OnError};

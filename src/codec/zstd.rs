@@ -413,3 +413,44 @@ pub fn decompress_growing(
         }
     }
 }
+
+/// Output grown per step of [`decompress_prefix`].
+const PREFIX_STEP: usize = 256 << 10;
+
+/// Decodes as much of the zstd stream `src` as it holds, which may stop
+/// mid-frame (the first stored bytes of a frame, fetched to find where a line
+/// ends without fetching the rest). More than `limit` bytes of output is an
+/// error; the output grows as it is produced, never from a claim. No checksum
+/// covers a prefix: whoever decodes the frame whole checks it.
+pub fn decompress_prefix(src: &[u8], dict: Option<&DDict<'static>>, limit: u64) -> Result<Vec<u8>> {
+    let mut dctx = DCtx::try_create()
+        .ok_or_else(|| Error::Backend("zstd could not allocate a decoder".into()))?;
+    dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(27))
+        .map_err(zstd_error)?;
+    if let Some(dict) = dict {
+        dctx.ref_ddict(dict).map_err(zstd_error)?;
+    }
+    let mut out = Vec::new();
+    let mut input = InBuffer::around(src);
+    loop {
+        // One byte past `limit` is room enough to see a stream overrun it.
+        let left = (limit + 1).saturating_sub(out.len() as u64);
+        try_reserve(&mut out, left.min(PREFIX_STEP as u64) as usize)?;
+        let start = out.len();
+        let full = {
+            let mut output = OutBuffer::around_pos(&mut out, start);
+            dctx.decompress_stream(&mut output, &mut input)
+                .map_err(zstd_error)?;
+            output.pos() == output.capacity()
+        };
+        if out.len() as u64 > limit {
+            return Err(Error::SizeMismatch {
+                expected: limit,
+                got: out.len() as u64,
+            });
+        }
+        if !full && input.pos() == src.len() {
+            return Ok(out);
+        }
+    }
+}

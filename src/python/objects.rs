@@ -6,7 +6,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{bytes_from, detached, dictionary_arg, try_new_bytes_filled, ByteView};
+use super::buffers::{
+    bytes_from, detached, detached_with, dictionary_arg, try_new_bytes_filled, ByteView,
+};
+use crate::error::Context;
 use crate::s4::frame::{self, FrameHeader};
 use crate::s4::index::{FrameIndex, IndexEntry, SseBinding};
 use crate::s4::object;
@@ -128,6 +131,41 @@ pub fn encode_s4_part<'py>(
     let src = data.as_slice();
     let part = detached(py, || object::encode_part(src, &codec))?;
     bytes_from(py, &part)
+}
+
+/// A frame's index, stored range and original range, for error messages.
+type FramePlace = (usize, (u64, u64), (u64, u64));
+
+/// The original bytes at the start of the frame `stored` begins with, from
+/// as much of the frame as it holds (see `frame::decode_prefix`). Errors
+/// name the object and the frame when `name` and `frame` =
+/// `(index, stored range, original range)` are given.
+#[pyfunction]
+#[pyo3(signature = (stored, *, dictionary = None, name = None, frame = None))]
+pub fn decode_frame_prefix<'py>(
+    py: Python<'py>,
+    stored: ByteView<'py>,
+    dictionary: Option<ByteView<'py>>,
+    name: Option<String>,
+    frame: Option<FramePlace>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let dict = dictionary_arg(dictionary)?;
+    let stored = stored.as_slice();
+    let out = detached_with(py, || frame::decode_prefix(stored, dict.as_ref()))?;
+    let out = out.map_err(|mut err| {
+        if let Some((index, stored, original)) = frame {
+            err = err.at(Context::Frame {
+                index,
+                stored,
+                original,
+            });
+        }
+        if let Some(name) = name {
+            err = err.at(Context::Object(name));
+        }
+        PyErr::from(err)
+    })?;
+    Ok(PyBytes::new(py, &out))
 }
 
 /// The header at the start of `data` without its payload: a data frame's
@@ -493,6 +531,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_s4_object, m)?)?;
     m.add_function(wrap_pyfunction!(encode_s4_part, m)?)?;
     m.add_function(wrap_pyfunction!(frame_header, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_frame_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(object_layout, m)?)?;
     m.add_function(wrap_pyfunction!(open_layout, m)?)?;
     m.add_function(wrap_pyfunction!(object_codec, m)?)?;

@@ -266,6 +266,51 @@ pub fn declared_size(body: &[u8]) -> u64 {
         })
 }
 
+/// The original bytes at the start of the S4F2 frame that `stored` begins
+/// with, from its header and as much of its payload as `stored` holds
+/// (FORMAT.md §8.3): how a reader finds where a line ends without fetching
+/// the whole next frame. A whole frame is decoded and checked as always;
+/// a part of one decodes for cpu-zstd, cpu-zstd-dict and passthrough (its
+/// bytes are checked when the frame is read whole), while a cpu-gzip payload
+/// decodes only whole.
+pub fn decode_prefix(stored: &[u8], dict: Option<&Arc<ZstdDictionary>>) -> Result<Vec<u8>> {
+    let header = parse_header(stored)?;
+    let available = &stored[FRAME_HEADER_BYTES..];
+    let codec = decoder_for(header.codec, dict)?;
+    match usize::try_from(header.compressed_size) {
+        Ok(len) if len <= available.len() => {
+            return codec.decompress(&available[..len], header.original_size, header.crc32c);
+        }
+        _ => {}
+    }
+    match header.codec {
+        CodecKind::CpuZstd | CodecKind::CpuZstdDict => crate::codec::zstd::decompress_prefix(
+            available,
+            dict.map(|d| d.ddict()),
+            header.original_size,
+        ),
+        CodecKind::Passthrough if header.original_size != header.compressed_size => {
+            Err(Error::SizeMismatch {
+                expected: header.original_size,
+                got: header.compressed_size,
+            })
+        }
+        CodecKind::Passthrough => {
+            let take = header.original_size.min(available.len() as u64) as usize;
+            let mut out = Vec::new();
+            crate::error::try_reserve(&mut out, take)?;
+            out.extend_from_slice(&available[..take]);
+            Ok(out)
+        }
+        other => Err(Error::Frame(format!(
+            "a {} frame decodes only whole: {} of its {} payload bytes were given",
+            other.name(),
+            available.len(),
+            header.compressed_size
+        ))),
+    }
+}
+
 /// Reads every header of `body` without decompressing.
 pub fn body_info(body: &[u8]) -> Result<BodyInfo> {
     let mut info = BodyInfo {
@@ -349,5 +394,51 @@ mod tests {
         let results: Vec<_> = frames(&garbage).collect();
         assert_eq!(results.len(), 2);
         assert!(results[1].is_err());
+    }
+
+    #[test]
+    fn prefixes_decode_to_prefixes_of_the_original() {
+        let original: Vec<u8> = (0..600_000u32)
+            .flat_map(|i| {
+                format!("line {} {}\n", i, i.wrapping_mul(2_654_435_761) % 977).into_bytes()
+            })
+            .collect();
+        for codec in [Codec::zstd(3), Codec::Passthrough] {
+            let mut frame = Vec::new();
+            encode_frame_append(&codec, &original, &mut frame).unwrap();
+            for cut in [
+                FRAME_HEADER_BYTES,
+                40,
+                1000,
+                65_536,
+                frame.len() - 1,
+                frame.len(),
+            ] {
+                let got = decode_prefix(&frame[..cut], None).unwrap();
+                assert!(
+                    original.starts_with(&got),
+                    "{:?} cut at {cut}",
+                    codec.kind()
+                );
+                assert!(cut < frame.len() / 2 || got.len() > original.len() / 4);
+            }
+            assert_eq!(decode_prefix(&frame, None).unwrap(), original);
+            // A header that under-states the size is caught on the prefix too.
+            let mut lying = frame[..frame.len() / 2].to_vec();
+            lying[8..16].copy_from_slice(&100u64.to_le_bytes());
+            assert!(decode_prefix(&lying, None).is_err());
+        }
+        let mut gzip = Vec::new();
+        encode_frame_append(&Codec::gzip(6), &original, &mut gzip).unwrap();
+        assert!(matches!(
+            decode_prefix(&gzip[..1000], None),
+            Err(Error::Frame(_))
+        ));
+        assert_eq!(decode_prefix(&gzip, None).unwrap(), original);
+        let mut corrupt = gzip.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert!(decode_prefix(&corrupt, None).is_err());
+        assert!(decode_prefix(&gzip[..10], None).is_err());
     }
 }
