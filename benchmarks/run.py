@@ -1013,6 +1013,12 @@ def io_section() -> None:
         server.wait()
 
 
+def buckets_section() -> None:
+    from buckets import section
+
+    section(QUICK)
+
+
 SECTIONS = {
     "scalar": scalar_section,
     "columns": columns_section,
@@ -1021,6 +1027,7 @@ SECTIONS = {
     "spark": spark_section,
     "duckdb": duckdb_section,
     "io": io_section,
+    "buckets": buckets_section,
 }
 
 

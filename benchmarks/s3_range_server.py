@@ -473,3 +473,21 @@ class _Handler(BaseHTTPRequestHandler):
         if truncated:
             body.append(f"<NextContinuationToken>{escape(last)}</NextContinuationToken>")
         self._xml(200, "".join(body) + "</ListBucketResult>")
+
+
+def main() -> None:
+    """Serves until killed, in a process of its own (so that its CPU is not the
+    client's); prints the endpoint on the first line of stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=None, help="bytes/s per connection")
+    parser.add_argument("--first-byte", type=float, default=0.0, help="seconds before a response")
+    args = parser.parse_args()
+    server = RangeServer(rate=args.rate, first_byte=args.first_byte).start()
+    print(server.endpoint, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

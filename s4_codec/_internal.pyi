@@ -143,6 +143,15 @@ def arrow_decompress(
 ) -> Any: ...
 def arrow_crc32c(values: Any, threads: int | None = None) -> Any: ...
 def arrow_frame_info(values: Any, on_error: str = "raise") -> Any: ...
+def split_lines(
+    data: Buffer,
+    carry: Buffer | None = None,
+    *,
+    last: bool = False,
+    binary: bool = False,
+    origin: int = 0,
+    name: str | None = None,
+) -> tuple[Any, bytes]: ...
 
 # The kernels' argument checks (src/spec.rs), for doors that build work to run
 # later: a ValueError (S4BackendError for a corrupt dictionary) with the
@@ -240,6 +249,13 @@ class StoredHeader(TypedDict, total=False):
     crc32c: int
 
 def frame_header(data: Buffer) -> StoredHeader: ...
+def decode_frame_prefix(
+    stored: Buffer,
+    *,
+    dictionary: Buffer | None = None,
+    name: str | None = None,
+    frame: tuple[int, tuple[int, int], tuple[int, int]] | None = None,
+) -> bytes: ...
 def object_layout(
     metadata: Mapping[str, str] | None = None, head: Buffer | None = None
 ) -> Literal["framed", "whole", "plain"]: ...

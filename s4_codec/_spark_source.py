@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from struct import unpack_from
 from typing import Any
 
 import pyarrow as pa
@@ -289,12 +290,6 @@ def _packed(pieces: list[Piece], partition_bytes: int) -> list[list[Piece]]:
     return out
 
 
-class S4Partition(InputPartition):
-    def __init__(self, pieces: list[Piece]):
-        super().__init__(pieces)
-        self.pieces = pieces
-
-
 def lines_schema(binary: bool) -> StructType:
     value = BinaryType() if binary else StringType()
     return StructType().add("value", value).add("path", StringType())
@@ -324,7 +319,7 @@ class S4Reader(DataSourceReader):
             self._backends[where] = backend
             for plan in io_executor().map(partial(resolve, backend), names):
                 pieces += _pieces(self.options, where, plan)
-        return [S4Partition(group) for group in _packed(pieces, self.options.partition_bytes)]
+        return [InputPartition(group) for group in _packed(pieces, self.options.partition_bytes)]
 
     def _backend(self, where: Location) -> Backend:
         # One store per location per task (the reader is unpickled per task).
@@ -371,7 +366,9 @@ class LineReader:
     def _units(self) -> list[tuple[int, int]]:
         """Reads of at most READ_UNIT covering the piece, cut at frame starts."""
         a, b = self.piece.start, self.piece.end
-        if self.plan.layout != "framed":
+        if self.plan.layout == "whole":
+            return [(a, b)]  # one payload, decoded at once
+        if self.plan.layout == "plain":
             return [(s, min(s + READ_UNIT, b)) for s in range(a, b, READ_UNIT)]
         cuts = [a]
         for k in self.plan.blocks_for(a, b):
@@ -578,8 +575,7 @@ class S4DataWriter(DataSourceArrowWriter):
                 empty = pa.scalar(b"" if binary else "", column.type)
                 joined = pc.binary_join_element_wise(column, empty, "\n")
                 if len(joined):
-                    first, last = joined.offsets[0].as_py(), joined.offsets[-1].as_py()
-                    writer.write(memoryview(joined.buffers()[2])[first:last])
+                    writer.write(_values_span(joined))
                 rows += len(column)
             if rows == 0:
                 writer.abort()
@@ -600,6 +596,16 @@ class S4DataWriter(DataSourceArrowWriter):
         # Tasks that failed, or were lost, named their objects after the job.
         keys |= {n for n, _ in backend.listing(self.prefix) if self.job in n and not _hidden(n)}
         _delete_objects(backend, sorted(keys))
+
+
+def _values_span(array: pa.Array) -> memoryview:
+    """The bytes of a string or binary array's values, end to end."""
+    large = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    offsets, values = array.buffers()[1:3]
+    fmt, width = ("<q", 8) if large else ("<i", 4)
+    (first,) = unpack_from(fmt, offsets, width * array.offset)
+    (last,) = unpack_from(fmt, offsets, width * (array.offset + len(array)))
+    return memoryview(values)[first:last]
 
 
 def _relative_key(path: Any) -> str:
