@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import uuid
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -57,11 +58,18 @@ READ_UNIT = 32 * MiB
 OPEN_COST = 4 * MiB
 # Rows per Arrow batch handed to Spark.
 BATCH_ROWS = 1 << 16
-# Stored bytes first fetched of the frame after a piece, to finish its last line.
+# Stored bytes first fetched of the frame after a piece, to finish its last
+# line: a sixteenth of the frame, at least PEEK_FLOOR and at most FIRST_PEEK
+# (a fixed 64 KiB was a third of a well-compressed 4 MiB frame), then 4x more.
 FIRST_PEEK = 64 << 10
+PEEK_FLOOR = 4 << 10
 # Spark values (and Arrow binary arrays) hold at most this.
 MAX_VALUE = (1 << 31) - 1
 SUCCESS_MARKER = "_SUCCESS"
+# Left by a failed job, for its tasks that were still writing (hidden: not data).
+ABORTED = "_s4-aborted-{job}"
+# Objects written (mode objects) between two looks for that marker.
+ABORT_CHECK_EVERY = 16
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 STORE_OPTIONS = {
@@ -213,18 +221,25 @@ def _listed(options: Options, url: str) -> tuple[Location, Backend, list[str]]:
         head = url[: glob.start()].rpartition("/")[0]
         root = options.locate(head + "/", directory=True)
         where = replace(root, key=root.key + url[len(head) + 1 :])
+    if where.scheme == "file" and not os.path.isdir(where.root):
+        # Before LocalStore(mkdir=True) would make the directory a read names.
+        raise FileNotFoundError(f"{url}: no S4 objects there (no directory {where.root})")
     backend = backend_for(where.store())
     key = where.key
     if glob is not None:
         literal = GLOB_CHARS.split(key, 1)[0]
-        names = [
-            n for n, _ in backend.listing(literal[: literal.rfind("/") + 1]) if _matches(n, key)
+        listed = [
+            (n, size)
+            for n, size in backend.listing(literal[: literal.rfind("/") + 1])
+            if _matches(n, key)
         ]
     elif key and not key.endswith("/") and _exists(backend, key):
-        names = [key]
+        listed = [(key, 1)]
     else:
-        names = [n for n, _ in backend.listing(key.rstrip("/") + "/" if key else "")]
-    names = sorted(n for n in names if not _hidden(n))
+        listed = backend.listing(key.rstrip("/") + "/" if key else "")
+    # An S3 folder marker (an empty "dir/" object, as consoles and Hadoop make)
+    # is listed without its slash, under a name that does not exist.
+    names = sorted(n for n, size in listed if not _hidden(n) and (size > 0 or _exists(backend, n)))
     if not names:
         raise FileNotFoundError(f"{url}: no S4 objects there (a key, a prefix or a glob)")
     return where, backend, names
@@ -315,7 +330,11 @@ class S4Reader(DataSourceReader):
     def partitions(self) -> list[InputPartition]:
         pieces: list[Piece] = []
         for url in self.options.paths:
-            where, backend, names = _listed(self.options, url)
+            try:
+                where, backend, names = _listed(self.options, url)
+            except OSError as exc:  # a store's error names a key, not the bucket or URL
+                exc.add_note(f"while listing {url}")
+                raise
             self._backends[where] = backend
             for plan in io_executor().map(partial(resolve, backend), names):
                 pieces += _pieces(self.options, where, plan)
@@ -329,7 +348,8 @@ class S4Reader(DataSourceReader):
         return backend
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        for piece in partition.value:
+        # Spark reads one InputPartition(None) where partitions() planned none.
+        for piece in partition.value or ():
             backend = self._backend(piece.where)
             plan = resolve(backend, piece.key)
             if plan.etag != piece.etag or plan.size != piece.size:
@@ -380,7 +400,9 @@ class LineReader:
     def _read(self, a: int, b: int) -> bytes:
         return read_span(self.backend, self.plan, a, b)
 
-    def _split(self, data: Any, carry: bytes, origin: int, last: bool = False) -> Iterator[Any]:
+    def _split(
+        self, data: Any, carry: bytes, origin: int, last: bool = False
+    ) -> Generator[pa.RecordBatch, None, bytes]:
         """Yields batches of the lines in `carry` + `data`, then returns the rest."""
         values, rest = _internal.split_lines(
             data, carry, last=last, binary=self.binary, origin=origin, name=self.piece.url
@@ -443,7 +465,7 @@ class LineReader:
         or all of them, fetching a growing prefix of the stored bytes: a
         plain range, or the start of a zstd frame decoded without the rest of
         it. A cpu-gzip frame only decodes whole."""
-        plan, want = self.plan, FIRST_PEEK
+        plan = self.plan
         if plan.layout == "framed" and plan.metadata.get("s4-codec") == "cpu-gzip":
             return self._read(start, end)
         if plan.layout == "framed":
@@ -451,9 +473,12 @@ class LineReader:
             frame = (plan.block_at(start), (first, last), (start, end))
         else:
             first, last = start, end
+        want = max(PEEK_FLOOR, min(FIRST_PEEK, (last - first) // 16))
+        stored = bytearray()
         while True:
             stop = min(last, first + want)
-            stored = self.backend.get_range(plan.path, (first, stop))
+            # Only the bytes not fetched yet.
+            stored += self.backend.get_range(plan.path, (first + len(stored), stop))
             if plan.layout != "framed":
                 decoded = bytes(stored)
             else:
@@ -524,7 +549,11 @@ class S4DataWriter(DataSourceArrowWriter):
             self.column = _lines_column(schema)
         else:
             _objects_columns(schema)
-        _internal.object_codec(options.codec)  # refuses GPU and unknown names before any task
+        # Refuses GPU and unknown names, and codecs a directory cannot hold, before any task.
+        local = self.where.scheme == "file"
+        _internal.object_codec(
+            options.codec, store="LocalStore" if local else "S3Store", keeps_metadata=not local
+        )
 
     def _backend(self) -> Backend:
         return backend_for(self.where.store())
@@ -543,19 +572,30 @@ class S4DataWriter(DataSourceArrowWriter):
                     written.append(key)
             else:
                 for batch in iterator:
-                    for path, content in zip(
-                        batch.column("path").to_pylist(),
-                        batch.column("content").to_pylist(),
-                        strict=True,
-                    ):
+                    paths, contents = batch.column("path"), batch.column("content")
+                    for path, content in zip(paths.to_pylist(), contents.to_pylist(), strict=True):
+                        if content is None:
+                            raise ValueError(
+                                f"mode 'objects' cannot write a null content: {path!r}"
+                            )
                         key = self.prefix + _relative_key(path)
                         data = content.encode() if isinstance(content, str) else content
                         put(backend, key, data, self.options.codec, level)
                         written.append(key)
+                        if len(written) % ABORT_CHECK_EVERY == 0 and self._aborted(backend):
+                            break
         except BaseException:
             _delete_objects(backend, written)
             raise
+        if self._aborted(backend):
+            # The job failed while this task wrote (Spark does not stop the
+            # others, and a stopped one can see its input end as if whole).
+            _delete_objects(backend, written)
+            return S4Commit([])
         return S4Commit(written)
+
+    def _aborted(self, backend: Backend) -> bool:
+        return _exists(backend, self.prefix + ABORTED.format(job=self.job))
 
     def _write_lines(
         self, backend: Backend, key: str, batches: Iterator[pa.RecordBatch], level: int
@@ -573,7 +613,8 @@ class S4DataWriter(DataSourceArrowWriter):
                     raise ValueError(f"mode 'lines' cannot write a null: row {row} of task {key}")
                 binary = pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)
                 empty = pa.scalar(b"" if binary else "", column.type)
-                joined = pc.binary_join_element_wise(column, empty, "\n")
+                newline = pa.scalar(b"\n" if binary else "\n", column.type)
+                joined = pc.binary_join_element_wise(column, empty, newline)
                 if len(joined):
                     writer.write(_values_span(joined))
                 rows += len(column)
@@ -592,6 +633,9 @@ class S4DataWriter(DataSourceArrowWriter):
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         backend = self._backend()
+        # First the marker: a task still writing checks it after its last PUT
+        # (and between batches) and deletes what it wrote; then what is listed.
+        backend.put(self.prefix + ABORTED.format(job=self.job), b"", {})
         keys = {k for m in messages if isinstance(m, S4Commit) for k in m.keys}
         # Tasks that failed, or were lost, named their objects after the job.
         keys |= {n for n, _ in backend.listing(self.prefix) if self.job in n and not _hidden(n)}
@@ -618,10 +662,9 @@ def _relative_key(path: Any) -> str:
 
 
 def _delete_objects(backend: Backend, keys: list[str]) -> None:
-    """Deletes each object with its sidecar."""
-    for key in keys:
-        backend.delete(key)
-        backend.delete(key + _internal.SIDECAR_SUFFIX)
+    """Deletes each object with its sidecar, in bulk where the store can (a
+    task of a failed job has seconds before Spark stops it)."""
+    backend.delete_many([name for key in keys for name in (key, key + _internal.SIDECAR_SUFFIX)])
 
 
 # --- The data source -----------------------------------------------------------

@@ -168,3 +168,41 @@ def s3fs_options(moto_endpoint):
 def s3fs_fs(s3fs_options):
     s3fs = require("s3fs")
     return s3fs.S3FileSystem(skip_instance_cache=True, **s3fs_options)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark for the session (Spark's JVM starts once), with the
+    `s4` data source registered."""
+    import shutil
+    import sys
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if REQUIRE_ALL:
+            pytest.fail("Java is required for the Spark tests when S4_REQUIRE_ALL=1")
+        pytest.skip("no Java runtime: Spark cannot start")
+    require("pyspark")
+    from pyspark.sql import SparkSession
+
+    from s4_codec.spark import register_data_source
+
+    # Workers must run this interpreter, with this virtualenv.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    fast_jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("s4-codec-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.pyspark.validateSchema.enabled", "true")
+        .config("spark.driver.extraJavaOptions", fast_jvm)
+        .config("spark.executor.extraJavaOptions", fast_jvm)
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    register_data_source(session)
+    yield session
+    session.stop()

@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import os
-import shutil
 import sys
 
 import pytest
-from conftest import REQUIRE_ALL, json_event, require
+from conftest import json_event, require
 
 import s4_codec
 
 pa = require("pyarrow")
 s4a = require("s4_codec.arrow")
-
-
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if REQUIRE_ALL:
-            pytest.fail("Java is required for the Spark tests when S4_REQUIRE_ALL=1")
-        pytest.skip("no Java runtime: Spark cannot start")
-    require("pyspark")
-    from pyspark.sql import SparkSession
-
-    # Workers must run this interpreter, with this virtualenv.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    fast_jvm = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("s4-codec-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.execution.arrow.pyspark.validateSchema.enabled", "true")
-        .config("spark.driver.extraJavaOptions", fast_jvm)
-        .config("spark.executor.extraJavaOptions", fast_jvm)
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 ROWS = [(i, json_event(i) if i % 11 else None, f"text {i} " * (i % 9)) for i in range(2000)]

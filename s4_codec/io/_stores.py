@@ -201,6 +201,11 @@ class Backend:
     def delete(self, path: str) -> None:
         raise NotImplementedError
 
+    def delete_many(self, paths: list[str]) -> None:
+        """Deletes every path present, several requests at a time."""
+        for _ in io_executor().map(self.delete, paths):
+            pass
+
     def listing(self, prefix: str) -> list[tuple[str, int]]:
         """(key, stored size) of every object under `prefix`."""
         raise NotImplementedError
@@ -384,6 +389,16 @@ class ObstoreBackend(Backend):
 
     def delete(self, path: str) -> None:
         self._delete_present(self.store.delete, path)
+
+    def delete_many(self, paths: list[str]) -> None:
+        # One request per 1000 keys where the store deletes in bulk (S3
+        # DeleteObjects, which passes over missing keys); else one by one.
+        for start in range(0, len(paths), 1000):
+            batch = paths[start : start + 1000]
+            try:
+                self._call(batch[0], None, self.store.delete, batch)
+            except FileNotFoundError:
+                super().delete_many(batch)
 
     def listing(self, prefix: str) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []

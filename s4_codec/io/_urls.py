@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 S3_SCHEMES = ("s3://", "s3a://")
 
@@ -74,7 +75,7 @@ def locate(url: str, *, directory: bool | None = None, **settings: str | None) -
                 chosen.append((name, value))
         return Location("s3", bucket, key, tuple(chosen))
     if url.startswith("file://"):
-        url = url[len("file://") :]
+        url = unquote(url[len("file://") :])  # as Path.as_uri() quotes it
     elif "://" in url:
         raise ValueError(f"unsupported URL {url} (s3://, s3a://, file:// or a local path)")
     path = Path(url).absolute()
