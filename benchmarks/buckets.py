@@ -169,6 +169,23 @@ def spark_section(quick: bool) -> None:
     )
 
 
+def _python_workers_peak_rss() -> int:
+    """The largest peak RSS (VmHWM) of Spark's Python workers, in bytes: the
+    daemon's forked children run the tasks, each its own process."""
+    peak = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"pyspark.daemon" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) * 1024)
+    return peak
+
+
 def spark_child(master: str, directory: str, rows: int) -> None:
     """Times the reads in one Spark configuration; prints one JSON line."""
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -182,6 +199,7 @@ def spark_child(master: str, directory: str, rows: int) -> None:
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.memory", "4g")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -215,11 +233,7 @@ def spark_child(master: str, directory: str, rows: int) -> None:
     for _ in range(3):
         for name, fn in cases.items():
             best[name] = min(best[name], _timed(fn)[0])
-    # Python workers are reused: ask each for its peak RSS so far.
-    probe = spark.sparkContext.parallelize(range(8), 8).map(
-        lambda _: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    )
-    best["worker_rss"] = max(probe.collect()) * 1024
+    best["worker_rss"] = _python_workers_peak_rss()
     spark.stop()
     print(json.dumps(best))
 

@@ -218,7 +218,7 @@ def open_plan(backend: Backend, path: str, dictionary: bytes | None = None) -> O
         name=path,
     )
     tail = plan.sidecar.tail
-    if tail is not None:  # only padding may follow the last frame listed
+    if tail is not None:  # padding after the last frame, or an empty last frame that is one
         plan.sidecar.check_tail((yield ("range", path, tail)))
     plan.size = plan.sidecar.size
     plan.blocks = [Block(offset, size) for offset, size in plan.sidecar.frames]

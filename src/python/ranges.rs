@@ -19,7 +19,7 @@ use super::buffers::{detached, dictionary_arg, ByteView};
 use crate::codec::check_limit;
 use crate::codec::dict::ZstdDictionary;
 use crate::error::Context;
-use crate::s4::frame::{self, Extent, PADDING_HEADER_BYTES};
+use crate::s4::frame::{self, Extent, FRAME_HEADER_BYTES, PADDING_HEADER_BYTES};
 use crate::s4::index::FrameIndex;
 use crate::s4::object::{self, MetadataChecks};
 use crate::threads;
@@ -116,20 +116,37 @@ impl Sidecar {
             .collect()
     }
 
-    /// The stored bytes `(start, end)` to fetch when the body goes on after
-    /// the last frame the sidecar lists: the header of what follows, which
-    /// `check_tail` requires to be padding (else the sidecar leaves frames out).
+    /// The stored bytes `(start, end)` that `check_tail` checks at open: when
+    /// the body goes on after the last frame the sidecar lists, the header of
+    /// what follows (it must be padding, else the sidecar leaves frames out);
+    /// when the last entry claims no original bytes, that frame's own header
+    /// (no read overlaps an empty frame, so no decode would see the claim).
     #[getter]
     fn tail(&self) -> Option<(u64, u64)> {
-        self.after_frames()
-            .map(|(start, end)| (start, end.min(start + PADDING_HEADER_BYTES as u64)))
+        match self.after_frames() {
+            Some((start, end)) => Some((start, end.min(start + PADDING_HEADER_BYTES as u64))),
+            None => self
+                .index
+                .entries
+                .last()
+                .filter(|e| e.original_size == 0)
+                .map(|e| {
+                    (
+                        e.compressed_offset,
+                        e.compressed_offset + FRAME_HEADER_BYTES as u64,
+                    )
+                }),
+        }
     }
 
-    /// Checks `head`, the bytes `tail` names, for one padding frame that
-    /// ends where the body does.
+    /// Checks `head`, the bytes `tail` names: one padding frame that ends
+    /// where the body does, or the last frame's header agreeing with its entry.
     fn check_tail(&self, head: ByteView<'_>) -> PyResult<()> {
         let Some((start, end)) = self.after_frames() else {
-            return Ok(());
+            return match self.tail() {
+                Some(_) => self.check_last_header(head.as_slice()),
+                None => Ok(()),
+            };
         };
         let padding = match frame::peek(head.as_slice()) {
             Ok(Extent::Padding { stored }) => start.checked_add(stored) == Some(end),
@@ -147,6 +164,36 @@ impl Sidecar {
 }
 
 impl Sidecar {
+    fn check_last_header(&self, head: &[u8]) -> PyResult<()> {
+        let Some(last) = self.index.entries.last() else {
+            return Ok(());
+        };
+        let found = match frame::peek(head) {
+            Ok(Extent::Frame(header))
+                if header.original_size == last.original_size
+                    && header
+                        .compressed_size
+                        .checked_add(FRAME_HEADER_BYTES as u64)
+                        == Some(last.compressed_size) =>
+            {
+                return Ok(());
+            }
+            Ok(Extent::Frame(header)) => format!(
+                "a frame of {} original bytes in {} stored",
+                header.original_size,
+                header.compressed_size + FRAME_HEADER_BYTES as u64
+            ),
+            Ok(Extent::Padding { .. }) => "padding".to_string(),
+            Err(err) => err.to_string(),
+        };
+        let err = crate::Error::Index(format!(
+            "the sidecar's last entry says {} original bytes in {} stored at stored byte {}, \
+             and the body holds {found} there",
+            last.original_size, last.compressed_size, last.compressed_offset
+        ));
+        Err(named(&self.name, err))
+    }
+
     /// The stored bytes after the last listed frame, when the body goes on.
     fn after_frames(&self) -> Option<(u64, u64)> {
         let listed_end = self
