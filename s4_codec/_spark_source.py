@@ -51,7 +51,7 @@ from s4_codec.io._writer import PART_SIZE, S4Writer, put
 MiB = 1 << 20
 # Original bytes one task decodes and splits at a time (the next unit is
 # fetched meanwhile), so a task's memory does not grow with partitionBytes.
-READ_UNIT = 32 * MiB
+READ_UNIT = 16 * MiB
 # What opening an object costs, in bytes of reading: small objects share a
 # partition up to partitionBytes, counting this much for each (Spark's
 # spark.sql.files.openCostInBytes).

@@ -279,6 +279,8 @@ def _cli_read(path):
 @given(mutations=st.lists(_MUTATIONS, min_size=1, max_size=3))
 # Found by the campaign: a last entry that claims no bytes read short to the end.
 @example(mutations=[("field", 3, "original_size", -(4 << 20))])
+# ... and an entry of no stored bytes, once requests no longer merged it with the next.
+@example(mutations=[("field", 0, "compressed_size", -(4 << 20))])
 def test_sidecar_mutations_never_read_short_or_wrong(campaign_store, mutations):
     store, root, entries, stored, etag = campaign_store
     body = bytes(store.get("obj.bin").bytes())

@@ -26,6 +26,8 @@ from ._stores import IO_THREADS, Backend, backend_for, io_executor
 # One request asks for whole neighbouring frames up to this many stored bytes
 # (a single larger frame is still one request).
 REQUEST_BYTES = 16 << 20
+# Below this, more requests cost more in latency than they gain in parallelism.
+MIN_REQUEST = 1 << 20
 # Frames further apart than this (multipart padding) are fetched separately.
 MAX_GAP = 1 << 20
 # Requests in flight for one read.
@@ -51,10 +53,15 @@ def normalize(size: int, start: int | None, end: int | None) -> tuple[int, int]:
 
 
 def requests_for(pending: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The stored ranges still needed, merged into requests of whole frames."""
+    """The stored ranges still needed, merged into requests of whole frames:
+    at most REQUEST_BYTES each, and small enough that a read has IN_FLIGHT of
+    them (one connection to S3 serves ~90 MB/s: parallel ranges are how a
+    client goes faster)."""
+    total = sum(end - first for first, end in pending)
+    limit = min(REQUEST_BYTES, max(MIN_REQUEST, -(-total // IN_FLIGHT)))
     out: list[tuple[int, int]] = []
     for first, end in pending:
-        if out and first - out[-1][1] <= MAX_GAP and end - out[-1][0] <= REQUEST_BYTES:
+        if out and first - out[-1][1] <= MAX_GAP and end - out[-1][0] <= limit:
             out[-1] = (out[-1][0], end)
         else:
             out.append((first, end))

@@ -122,7 +122,8 @@ impl FrameIndex {
 
     /// Refuses a sidecar that leaves original bytes to no frame: a reader of
     /// the whole object needs every byte of `[0, total)` in some entry
-    /// (§9.2 lets a sidecar have gaps; the gateway never writes one).
+    /// (§9.2 lets a sidecar have gaps; the gateway never writes one), and
+    /// every entry's stored bytes to hold at least a frame header.
     pub fn check_contiguous(&self) -> Result<()> {
         let mut covered = 0;
         for (k, entry) in self.entries.iter().enumerate() {
@@ -131,6 +132,13 @@ impl FrameIndex {
                     "sidecar entries do not add up to the object: original bytes [{covered}, {}) \
                      before frame {k} are in no frame",
                     entry.original_offset
+                )));
+            }
+            if entry.compressed_size < crate::s4::frame::FRAME_HEADER_BYTES as u64 {
+                return Err(index_err(format!(
+                    "sidecar entry {k} says frame {k} is {} stored bytes, less than a frame \
+                     header",
+                    entry.compressed_size
                 )));
             }
             covered += entry.original_size;
