@@ -50,8 +50,7 @@ def ndjson(size: int) -> bytes:
 
 
 def get_section(quick: bool) -> None:
-    import boto3
-    from obstore.store import S3Store
+    from run import bench_bucket
 
     import s4_codec
     import s4_codec.io as s4io
@@ -70,22 +69,7 @@ def get_section(quick: bool) -> None:
     )
     try:
         endpoint = server.stdout.readline().strip()
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
-        client.create_bucket(Bucket="bench")
-        store = S3Store(
-            "bench",
-            endpoint=endpoint,
-            region="us-east-1",
-            access_key_id="x",
-            secret_access_key="x",
-            client_options={"allow_http": True},
-        )
+        client, store = bench_bucket(endpoint)
         size = 64 * MiB if quick else 256 * MiB
         data = ndjson(size)
         s4io.put(store, "obj", data)

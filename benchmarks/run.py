@@ -18,6 +18,7 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -899,12 +900,34 @@ def _stream_probe(endpoint: str, size: int, direction: str) -> tuple[int, float]
     return int(grew), float(seconds)
 
 
+def bench_bucket(endpoint: str) -> tuple[Any, Any]:
+    """A boto3 client and an obstore S3Store on bucket "bench" of the S3
+    server at `endpoint` (created once the server answers)."""
+    import boto3
+    from obstore.store import S3Store
+
+    creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
+    for _ in range(100):
+        try:
+            client.create_bucket(Bucket="bench")
+            break
+        except Exception:
+            time.sleep(0.1)
+    store = S3Store(
+        "bench",
+        endpoint=endpoint,
+        region="us-east-1",
+        access_key_id="x",
+        secret_access_key="x",
+        client_options={"allow_http": True},
+    )
+    return client, store
+
+
 def io_section() -> None:
     """s4_codec.io against a moto S3 server (its own process, real HTTP on loopback)."""
     import socket
-
-    import boto3
-    from obstore.store import S3Store
 
     import s4_codec.io as s4io
     from s4_codec.io._reader import _bounded, requests_for
@@ -919,22 +942,7 @@ def io_section() -> None:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
-        for _ in range(100):
-            try:
-                client.create_bucket(Bucket="bench")
-                break
-            except Exception:
-                time.sleep(0.1)
-        store = S3Store(
-            "bench",
-            endpoint=endpoint,
-            region="us-east-1",
-            access_key_id="x",
-            secret_access_key="x",
-            client_options={"allow_http": True},
-        )
+        client, store = bench_bucket(endpoint)
         size = 64 * MiB if QUICK else 256 * MiB
         data = ndjson_events(size)
         print(f"\nio: moto S3 server on loopback, {size >> 20} MiB NDJSON object, zstd-3")
